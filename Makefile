@@ -1,0 +1,39 @@
+# The two quick-start commands (`make study`, `make test`) and their helpers.
+# Each target sets up .venv first, so both work on a fresh machine with nothing installed.
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+DVC      := $(VENV)/bin/dvc
+STAMP    := $(VENV)/.installed-stamp
+# Offline machines read the data from a local mirror; ../shared/data is where CI has one.
+BARENET_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
+export BARENET_DATA_MIRROR
+
+.PHONY: setup study test lint params bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+study: $(STAMP)
+	$(DVC) repro
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src stages tests benchmarks
+
+# Regenerate params.yaml from conf/ exactly as `dvc exp run` composes it.
+params: $(STAMP)
+	$(PY) -m study.params --write
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,18 @@
+"""barenet: deep-learning building blocks written by hand in NumPy, checked against PyTorch.
+
+NumPy only: no file I/O, no printing, no torch. Randomness always comes from an explicit
+``numpy.random.Generator``.
+"""
+
+from . import gradcheck, scalar
+from .losses import L2Loss, SoftmaxCrossEntropy, l1_penalty, l2_penalty, log_softmax
+from .nn import MLP, Flatten, Linear, Module, Parameter, ReLU, Sequential, SoftmaxClassifier
+from .optim import SGD, Optimizer
+from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, minibatches
+
+__all__ = [
+    "MLP", "SGD", "ClassMetrics", "Flatten", "History", "L2Loss", "Linear", "Module",
+    "Optimizer", "Parameter", "ReLU", "Sequential", "SoftmaxClassifier", "SoftmaxCrossEntropy",
+    "confusion_matrix", "evaluate", "fit", "gradcheck", "l1_penalty", "l2_penalty",
+    "log_softmax", "minibatches", "scalar",
+]

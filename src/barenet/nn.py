@@ -1,0 +1,200 @@
+"""Modules with hand-written forward and backward passes, named and shaped as in PyTorch.
+
+Contract: ``forward(x)`` stores what backward needs on the module and returns the output;
+``backward(grad_out)`` ADDS the parameter gradients into ``Parameter.grad`` and returns the
+gradient with respect to the input. Arrays keep the dtype of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ._checks import check_array, check_positive_int
+
+
+class Parameter:
+    """A trainable array and the gradient accumulated into it (same shape and dtype)."""
+
+    def __init__(self, data: np.ndarray):
+        self.data = np.asarray(data)
+        self.grad = np.zeros_like(self.data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class: subclasses implement ``forward`` and ``backward``; parameters and child
+    modules are discovered from attributes, in the order they were assigned."""
+
+    training: bool = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def children(self) -> Iterator[Module]:
+        for value in vars(self).values():
+            if isinstance(value, Module):
+                yield value
+            elif isinstance(value, list | tuple):
+                yield from (v for v in value if isinstance(v, Module))
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+            elif isinstance(value, Module):
+                yield from value.named_parameters(f"{prefix}{name}.")
+            elif isinstance(value, list | tuple):
+                for i, v in enumerate(value):
+                    if isinstance(v, Module):
+                        yield from v.named_parameters(f"{prefix}{name}.{i}.")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def to(self, dtype) -> Module:
+        """Cast every parameter (and its gradient) to ``dtype``, e.g. ``np.float32``."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype, copy=False)
+            p.grad = np.zeros_like(p.data)
+        return self
+
+
+def _uniform(rng: np.random.Generator, bound: float, shape, dtype) -> np.ndarray:
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias.
+
+    x: (N, in_features) -> y: (N, out_features); weight: (out_features, in_features);
+    bias: (out_features,). Initialised like PyTorch: U(-1/sqrt(in), 1/sqrt(in)).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype=np.float64):
+        self.in_features = check_positive_int(in_features, "in_features")
+        self.out_features = check_positive_int(out_features, "out_features")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        bound = 1.0 / np.sqrt(in_features)
+        self.weight = Parameter(_uniform(rng, bound, (out_features, in_features), dtype))
+        self.bias = Parameter(_uniform(rng, bound, (out_features,), dtype)) if bias else None
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "Linear input", ndim=2, last_dim=self.in_features, finite=False)
+        self._x = x
+        y = x @ self.weight.data.T.astype(x.dtype, copy=False)
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x = self._x
+        self.weight.grad += grad_out.T @ x
+        if self.bias is not None:
+            self.bias.grad += grad_out.sum(axis=0)
+        return grad_out @ self.weight.data.astype(grad_out.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
+
+
+class SoftmaxClassifier(Linear):
+    """The assignment's single-layer classifier: scores = x @ W + b with W of shape
+    (n_features, n_classes). ``W`` is a view of ``weight`` (stored (out, in) as in Linear),
+    so the maths and its gradient live in one place. Pair it with ``SoftmaxCrossEntropy``."""
+
+    def __init__(self, n_features: int, n_classes: int, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype=np.float64):
+        super().__init__(n_features, n_classes, bias=bias, rng=rng, dtype=dtype)
+
+    @property
+    def W(self) -> np.ndarray:
+        return self.weight.data.T
+
+    def __repr__(self) -> str:
+        return f"SoftmaxClassifier(n_features={self.in_features}, n_classes={self.out_features})"
+
+
+class ReLU(Module):
+    """y = max(x, 0), elementwise, any shape. The gradient at exactly 0 is 0, as in PyTorch."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._mask = x > 0
+        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return np.where(self._mask, grad_out, 0).astype(grad_out.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out.reshape(self._shape)
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+
+class Sequential(Module):
+    """Applies modules in order; backward runs them in reverse."""
+
+    def __init__(self, *modules: Module):
+        self.layers = list(modules)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(m) for m in self.layers)
+        return f"Sequential(\n  {inner}\n)"
+
+
+def MLP(in_features: int, hidden: int, out_features: int,
+        rng: np.random.Generator | None = None, dtype=np.float64) -> Sequential:
+    """The two-layer perceptron of the study: Linear(in, hidden) -> ReLU -> Linear(hidden, out)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    return Sequential(
+        Linear(in_features, hidden, rng=rng, dtype=dtype),
+        ReLU(),
+        Linear(hidden, out_features, rng=rng, dtype=dtype),
+    )

@@ -1,0 +1,123 @@
+"""Mini-batch training and evaluation of a classifier made of barenet modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import check_array, check_labels, check_non_negative, check_positive_int
+from .losses import SoftmaxCrossEntropy, l2_penalty
+from .nn import Module
+from .optim import Optimizer
+
+EVAL_BATCH = 4096  # rows per forward pass when evaluating: bounds memory, keeps GEMMs large
+
+
+def minibatches(n_samples: int, batch_size: int, rng: np.random.Generator
+                ) -> Iterator[np.ndarray]:
+    """Index arrays covering range(n_samples) in a fresh random order (draw from ``rng`` once
+    per call, so every epoch is reshuffled). The last batch may be smaller."""
+    batch_size = check_positive_int(batch_size, "batch_size")
+    order = rng.permutation(n_samples)
+    for start in range(0, n_samples, batch_size):
+        yield order[start:start + batch_size]
+
+
+def predict_scores(model: Module, x: np.ndarray) -> np.ndarray:
+    """(N, ...) inputs -> (N, C) scores, in chunks of EVAL_BATCH rows."""
+    return np.concatenate([model.forward(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+
+
+@dataclass
+class ClassMetrics:
+    """What evaluation reports about one data split."""
+    loss: float
+    accuracy: float
+    per_class_loss: np.ndarray      # (C,) mean cross-entropy of the samples of each class
+    per_class_accuracy: np.ndarray  # (C,) recall of each class
+    confusion: np.ndarray           # (C, C) counts, rows = true class, columns = predicted
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C, C) int64 counts: entry [t, p] is how many samples of class t were predicted as p."""
+    return np.bincount(labels * n_classes + predicted, minlength=n_classes**2).reshape(
+        n_classes, n_classes)
+
+
+def evaluate(model: Module, x: np.ndarray, labels: np.ndarray) -> ClassMetrics:
+    """Cross-entropy and accuracy of ``model`` on (x, labels), overall and per class."""
+    scores = predict_scores(model, x)
+    n_classes = scores.shape[1]
+    labels = check_labels(labels, len(x), n_classes)
+    losses = SoftmaxCrossEntropy().per_sample(scores, labels)
+    correct = scores.argmax(axis=1) == labels
+    counts = np.bincount(labels, minlength=n_classes)
+    with np.errstate(invalid="ignore"):  # a class absent from the split gets NaN, not a crash
+        per_class_loss = np.bincount(labels, losses, n_classes) / counts
+        per_class_acc = np.bincount(labels, correct, n_classes) / counts
+    return ClassMetrics(
+        loss=float(losses.mean()),
+        accuracy=float(correct.mean()),
+        per_class_loss=per_class_loss,
+        per_class_accuracy=per_class_acc,
+        confusion=confusion_matrix(labels, scores.argmax(axis=1), n_classes),
+    )
+
+
+@dataclass
+class History:
+    """Per-epoch record of a ``fit``. Losses are the data cross-entropy (without the penalty),
+    measured on the whole split after each epoch, so train and validation compare directly."""
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    diverged_at_epoch: int | None = None  # 1-based epoch in which the loss became NaN or inf
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at_epoch is not None
+
+
+def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, *,
+        epochs: int, batch_size: int, rng: np.random.Generator, l2_lambda: float = 0.0,
+        validation: tuple[np.ndarray, np.ndarray] | None = None,
+        on_epoch: Callable[[int, History], None] | None = None) -> History:
+    """Train ``model`` with softmax cross-entropy + l2_lambda * sum(W^2) over its weight
+    matrices (biases are not penalised), by mini-batch ``optimizer`` steps.
+
+    x: (N, ...) float inputs; labels: (N,) ints. Stops early, recording the epoch, if the loss
+    becomes NaN or inf. ``on_epoch(epoch, history)`` is called after each epoch (progress).
+    """
+    epochs = check_positive_int(epochs, "epochs")
+    l2_lambda = check_non_negative(l2_lambda, "l2_lambda")
+    x = check_array(x, "training inputs")
+    labels = check_labels(labels, len(x), n_classes=np.iinfo(np.int64).max)
+    loss_fn = SoftmaxCrossEntropy()
+    weights = [p for p in model.parameters() if p.data.ndim > 1]
+    history = History()
+    for epoch in range(1, epochs + 1):
+        for idx in minibatches(len(x), batch_size, rng):
+            optimizer.zero_grad()
+            with np.errstate(over="ignore", invalid="ignore"):
+                scores = model.forward(x[idx])
+            if not np.isfinite(scores).all():  # diverged: record it, never crash a sweep
+                history.diverged_at_epoch = epoch
+                return history
+            loss_fn.forward(scores, labels[idx])
+            model.backward(loss_fn.backward())
+            if l2_lambda:
+                l2_penalty(weights, l2_lambda)
+            optimizer.step()
+        train = evaluate(model, x, labels)
+        history.train_loss.append(train.loss)
+        history.train_accuracy.append(train.accuracy)
+        if validation is not None:
+            val = evaluate(model, *validation)
+            history.val_loss.append(val.loss)
+            history.val_accuracy.append(val.accuracy)
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+    return history
