@@ -5,14 +5,15 @@ NumPy only: no file I/O, no printing, no torch. Randomness always comes from an 
 """
 
 from . import gradcheck, scalar
+from .conv import Conv2d
 from .losses import L2Loss, SoftmaxCrossEntropy, l1_penalty, l2_penalty, log_softmax
 from .nn import MLP, Flatten, Linear, Module, Parameter, ReLU, Sequential, SoftmaxClassifier
-from .optim import SGD, Optimizer
+from .optim import SGD, ExponentialLR, Optimizer
 from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, minibatches
 
 __all__ = [
-    "MLP", "SGD", "ClassMetrics", "Flatten", "History", "L2Loss", "Linear", "Module",
-    "Optimizer", "Parameter", "ReLU", "Sequential", "SoftmaxClassifier", "SoftmaxCrossEntropy",
-    "confusion_matrix", "evaluate", "fit", "gradcheck", "l1_penalty", "l2_penalty",
-    "log_softmax", "minibatches", "scalar",
+    "MLP", "SGD", "ClassMetrics", "Conv2d", "ExponentialLR", "Flatten", "History", "L2Loss",
+    "Linear", "Module", "Optimizer", "Parameter", "ReLU", "Sequential", "SoftmaxClassifier",
+    "SoftmaxCrossEntropy", "confusion_matrix", "evaluate", "fit", "gradcheck", "l1_penalty",
+    "l2_penalty", "log_softmax", "minibatches", "scalar",
 ]

@@ -43,7 +43,8 @@ def check_array(x, name: str, ndim: int | None = None, last_dim: int | None = No
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
     if last_dim is not None and x.shape[-1] != last_dim:
-        raise ValueError(f"{name} must have {last_dim} features in its last axis, got shape {x.shape}")
+        raise ValueError(
+            f"{name} must have {last_dim} features in its last axis, got shape {x.shape}")
     if finite and not np.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf; clean the input before passing it")
     return x
@@ -58,6 +59,7 @@ def check_labels(labels, n_samples: int, n_classes: int) -> np.ndarray:
         )
     if n_samples and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(
-            f"labels must lie in [0, {n_classes - 1}], got values from {labels.min()} to {labels.max()}"
+            f"labels must lie in [0, {n_classes - 1}], "
+            f"got values from {labels.min()} to {labels.max()}"
         )
     return labels

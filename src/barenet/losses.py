@@ -52,6 +52,7 @@ class L2Loss:
     pred and target: any equal shapes."""
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        pred, target = check_array(pred, "pred"), check_array(target, "target")
         if pred.shape != target.shape:
             raise ValueError(f"pred has shape {pred.shape} but target has shape {target.shape}")
         self._diff = pred - target

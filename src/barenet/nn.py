@@ -135,11 +135,12 @@ class SoftmaxClassifier(Linear):
 
 
 class ReLU(Module):
-    """y = max(x, 0), elementwise, any shape. The gradient at exactly 0 is 0, as in PyTorch."""
+    """y = max(x, 0), elementwise, any shape. The gradient at exactly 0 is 0, and NaN passes
+    through (so a diverging run shows up downstream), as in PyTorch."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._mask = x > 0
-        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0).astype(x.dtype, copy=False)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return np.where(self._mask, grad_out, 0).astype(grad_out.dtype, copy=False)

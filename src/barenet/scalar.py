@@ -12,18 +12,26 @@ import math
 
 class Scalar:
     """A float in a computation graph. ``expr`` is a readable formula of how it was built;
-    give an input a name with ``Scalar(2.0, "x")``."""
+    give an input a name with ``Scalar(2.0, "x")``.
 
-    __slots__ = ("value", "grad", "expr", "op", "_parents", "_backward")
+    Internally a node built by an operation keeps ``(format, operands)`` and renders its
+    formula only when ``expr`` is read: storing each node's full string would cost memory
+    quadratic in the depth of the graph (a 20,000-node chain would hold gigabytes of text)."""
 
-    def __init__(self, value: float, expr: str | None = None, _parents: tuple[Scalar, ...] = (),
+    __slots__ = ("value", "grad", "_expr", "op", "_parents", "_backward")
+
+    def __init__(self, value: float, expr=None, _parents: tuple[Scalar, ...] = (),
                  op: str = ""):
         self.value = float(value)
         self.grad = 0.0
-        self.expr = expr if expr is not None else _format_number(self.value)
+        self._expr = expr if expr is not None else _format_number(self.value)
         self.op = op
         self._parents = _parents
         self._backward = _no_backward
+
+    @property
+    def expr(self) -> str:
+        return _render(self)
 
     def __repr__(self) -> str:
         return f"Scalar(value={self.value!r}, grad={self.grad!r}, expr={self.expr!r})"
@@ -34,7 +42,7 @@ class Scalar:
     # --- basic operations -------------------------------------------------------------
     def __add__(self, other) -> Scalar:
         other = _lift(other)
-        out = Scalar(self.value + other.value, f"{self.expr} + {other.expr}", (self, other))
+        out = Scalar(self.value + other.value, (_fmt_add, (self, other)), (self, other))
 
         def backward():
             self.grad += out.grad
@@ -45,7 +53,7 @@ class Scalar:
 
     def __mul__(self, other) -> Scalar:
         other = _lift(other)
-        out = Scalar(self.value * other.value, f"{_wrap(self.expr)} * {_wrap(other.expr)}", (self, other))
+        out = Scalar(self.value * other.value, (_fmt_mul, (self, other)), (self, other))
 
         def backward():
             self.grad += other.value * out.grad
@@ -60,7 +68,7 @@ class Scalar:
             raise ZeroDivisionError(
                 f"division by zero: the denominator {other.expr} evaluates to 0"
             )
-        out = Scalar(self.value / other.value, f"{_wrap(self.expr)} / {_wrap(other.expr)}", (self, other))
+        out = Scalar(self.value / other.value, (_fmt_div, (self, other)), (self, other))
 
         def backward():
             self.grad += out.grad / other.value
@@ -72,7 +80,7 @@ class Scalar:
     def __pow__(self, exponent: int) -> Scalar:
         if exponent != 2:
             raise ValueError(f"only ** 2 (square) is supported, got ** {exponent!r}")
-        out = Scalar(self.value**2, f"{_wrap(self.expr)}^2", (self,))
+        out = Scalar(self.value**2, (_fmt_square, (self,)), (self,))
 
         def backward():
             self.grad += 2 * self.value * out.grad
@@ -122,12 +130,57 @@ def _wrap(expr: str) -> str:
     return f"({expr})" if " " in expr else expr
 
 
+def _fmt_add(a: str, b: str) -> str:
+    return f"{a} + {b}"
+
+
+def _fmt_mul(a: str, b: str) -> str:
+    return f"{_wrap(a)} * {_wrap(b)}"
+
+
+def _fmt_div(a: str, b: str) -> str:
+    return f"{_wrap(a)} / {_wrap(b)}"
+
+
+def _fmt_square(a: str) -> str:
+    return f"{_wrap(a)}^2"
+
+
+def _render(root: Scalar) -> str:
+    """The formula of ``root``, built bottom-up without recursion (deep graphs are fine).
+    A sub-formula is dropped once every node quoting it is rendered, so memory stays
+    proportional to the answer."""
+    if isinstance(root._expr, str):
+        return root._expr
+    order = _topological_order(root, _unrendered_operands)
+    uses: dict[int, int] = {}
+    for node in order:
+        for o in _unrendered_operands(node):
+            uses[id(o)] = uses.get(id(o), 0) + 1
+    done: dict[int, str] = {}
+    for node in order:
+        fmt, operands = node._expr
+        done[id(node)] = fmt(*(o._expr if isinstance(o._expr, str) else done[id(o)]
+                               for o in operands))
+        for o in _unrendered_operands(node):
+            uses[id(o)] -= 1
+            if not uses[id(o)]:
+                del done[id(o)]
+    return done[id(root)]
+
+
+def _unrendered_operands(node: Scalar) -> tuple[Scalar, ...]:
+    if isinstance(node._expr, str):
+        return ()
+    return tuple(o for o in node._expr[1] if not isinstance(o._expr, str))
+
+
 def _lift(value) -> Scalar:
     return value if isinstance(value, Scalar) else Scalar(value)
 
 
-def _topological_order(root: Scalar) -> list[Scalar]:
-    """Every node reachable from ``root``, each after all of its parents (iterative DFS)."""
+def _topological_order(root: Scalar, inputs=lambda node: node._parents) -> list[Scalar]:
+    """Every node reachable from ``root``, each after all of its ``inputs`` (iterative DFS)."""
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
@@ -139,14 +192,15 @@ def _topological_order(root: Scalar) -> list[Scalar]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        stack.extend((p, False) for p in node._parents if id(p) not in visited)
+        stack.extend((p, False) for p in inputs(node) if id(p) not in visited)
     return order
 
 
-def _unary(name: str, x: Scalar, value: float, derivative: float, expr: str | None = None
+def _unary(name: str, x: Scalar, value: float, derivative: float, shown: Scalar | None = None
            ) -> Scalar:
-    """A one-input node whose local derivative at x is already known."""
-    out = Scalar(value, expr or f"{name}({x.expr})", (x,), op=name)
+    """A one-input node whose local derivative at x is already known; its formula reads
+    name(shown), where ``shown`` defaults to x."""
+    out = Scalar(value, (lambda a: f"{name}({a})", (x if shown is None else shown,)), (x,), op=name)
 
     def backward():
         x.grad += derivative * out.grad
@@ -193,7 +247,7 @@ def log(x: Scalar) -> Scalar:
         # log(sigmoid(v)) = -log1p(exp(-v)) = v - log1p(exp(v)); its derivative is 1 - sigmoid(v)
         value = -math.log1p(math.exp(-v.value)) if v.value >= 0 else (
             v.value - math.log1p(math.exp(v.value)))
-        return _unary("log", v, value, _stable_sigmoid(-v.value), expr=f"log({x.expr})")
+        return _unary("log", v, value, _stable_sigmoid(-v.value), shown=x)
     if x.value <= 0:
         raise ValueError(f"log of a non-positive value: {x.expr} = {x.value!r}")
     return _unary("log", x, math.log(x.value), 1 / x.value)

@@ -27,7 +27,8 @@ def minibatches(n_samples: int, batch_size: int, rng: np.random.Generator
 
 def predict_scores(model: Module, x: np.ndarray) -> np.ndarray:
     """(N, ...) inputs -> (N, C) scores, in chunks of EVAL_BATCH rows."""
-    return np.concatenate([model.forward(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+    return np.concatenate([model.forward(x[i:i + EVAL_BATCH])
+                           for i in range(0, len(x), EVAL_BATCH)])
 
 
 @dataclass
@@ -48,9 +49,12 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
 
 def evaluate(model: Module, x: np.ndarray, labels: np.ndarray) -> ClassMetrics:
     """Cross-entropy and accuracy of ``model`` on (x, labels), overall and per class."""
-    scores = predict_scores(model, x)
+    return _metrics(predict_scores(model, x), labels)
+
+
+def _metrics(scores: np.ndarray, labels: np.ndarray) -> ClassMetrics:
     n_classes = scores.shape[1]
-    labels = check_labels(labels, len(x), n_classes)
+    labels = check_labels(labels, len(scores), n_classes)
     losses = SoftmaxCrossEntropy().per_sample(scores, labels)
     correct = scores.argmax(axis=1) == labels
     counts = np.bincount(labels, minlength=n_classes)
@@ -95,6 +99,8 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, 
     l2_lambda = check_non_negative(l2_lambda, "l2_lambda")
     x = check_array(x, "training inputs")
     labels = check_labels(labels, len(x), n_classes=np.iinfo(np.int64).max)
+    if validation is not None:
+        validation = (check_array(validation[0], "validation inputs"), validation[1])
     loss_fn = SoftmaxCrossEntropy()
     weights = [p for p in model.parameters() if p.data.ndim > 1]
     history = History()
@@ -111,13 +117,28 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, 
             if l2_lambda:
                 l2_penalty(weights, l2_lambda)
             optimizer.step()
-        train = evaluate(model, x, labels)
+        # the epoch's last step can be the one that blows up: measure before recording
+        train = _metrics_unless_diverged(model, x, labels)
+        val = _metrics_unless_diverged(model, *validation) if validation is not None else None
+        if train is None or (validation is not None and val is None):
+            history.diverged_at_epoch = epoch
+            return history
         history.train_loss.append(train.loss)
         history.train_accuracy.append(train.accuracy)
-        if validation is not None:
-            val = evaluate(model, *validation)
+        if val is not None:
             history.val_loss.append(val.loss)
             history.val_accuracy.append(val.accuracy)
         if on_epoch is not None:
             on_epoch(epoch, history)
     return history
+
+
+def _metrics_unless_diverged(model: Module, x: np.ndarray, labels: np.ndarray
+                             ) -> ClassMetrics | None:
+    """evaluate(), or None if the model's scores or loss on x are NaN or inf."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = predict_scores(model, x)
+        if not np.isfinite(scores).all():
+            return None
+        metrics = _metrics(scores, labels)
+    return metrics if np.isfinite(metrics.loss) else None

@@ -1,0 +1,369 @@
+"""2-D convolution (cross-correlation, as in PyTorch) with hand-written forward and backward.
+
+Layout and names follow ``torch.nn.Conv2d``: input x (N, C_in, H, W), weight
+(C_out, C_in, kH, kW), bias (C_out,), output y (N, C_out, H_out, W_out) with
+
+    H_out = floor((H + 2*padding[0] - dilation[0]*(kH - 1) - 1) / stride[0]) + 1
+
+(and W_out likewise with index 1), so that
+
+    y[n, o, i, j] = bias[o] + sum_{c, p, q} weight[o, c, p, q]
+                    * x_padded[n, c, i*stride[0] + p*dilation[0], j*stride[1] + q*dilation[1]].
+
+Two implementations share the validation:
+
+* ``conv2d_forward`` / ``conv2d_backward``: im2col through a strided view of the padded input
+  and a single matrix product per pass; ``conv2d_backward`` scatters the column gradient back
+  with one vectorised add per kernel offset (never a loop over pixels).
+* ``conv2d_naive_forward`` / ``conv2d_naive_backward``: explicit Python loops over output
+  pixels, slow and obviously correct, the reference the fast pair is tested against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._checks import as_pair, check_array, check_positive_int
+from .nn import Module, Parameter, _uniform
+
+Pair = tuple[int, int]
+
+__all__ = [
+    "Conv2d", "Conv2dCache", "conv2d_backward", "conv2d_forward", "conv2d_naive_backward",
+    "conv2d_naive_forward", "conv2d_output_size",
+]
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _pair(value, name: str, minimum: int) -> Pair:
+    """An int or a pair of ints, each >= ``minimum``; anything else is a ValueError."""
+    try:
+        pair = as_pair(value, name)
+    except TypeError:  # e.g. None, which as_pair cannot even unpack
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    items = value if isinstance(value, tuple | list) else (value,)
+    if any(isinstance(v, bool | np.bool_) for v in items):  # True is an int to Python
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} in both directions, got {value!r}")
+    return pair
+
+
+def conv2d_output_size(input_hw: Pair, kernel_size, stride=1, padding=0, dilation=1) -> Pair:
+    """(H_out, W_out) of a convolution of an (H, W) input, exactly as PyTorch computes it:
+    floor((H + 2*padding - dilation*(k - 1) - 1) / stride) + 1 per axis.
+
+    Raises ValueError if the dilated kernel does not fit in the padded input.
+    """
+    kernel = _pair(kernel_size, "kernel_size", 1)
+    stride = _pair(stride, "stride", 1)
+    padding = _pair(padding, "padding", 0)
+    dilation = _pair(dilation, "dilation", 1)
+    out = []
+    for axis, size in enumerate(input_hw):
+        span = dilation[axis] * (kernel[axis] - 1) + 1
+        padded = size + 2 * padding[axis]
+        if span > padded:
+            raise ValueError(
+                f"the kernel {kernel[0]}x{kernel[1]} with dilation {dilation} spans "
+                f"{dilation[0] * (kernel[0] - 1) + 1}x{dilation[1] * (kernel[1] - 1) + 1}, "
+                f"larger than the padded input {input_hw[0] + 2 * padding[0]}x"
+                f"{input_hw[1] + 2 * padding[1]} (input {input_hw[0]}x{input_hw[1]}, padding "
+                f"{padding}); use a smaller kernel or dilation, more padding or a larger input"
+            )
+        out.append((padded - span) // stride[axis] + 1)
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+    kernel: Pair
+    out_hw: Pair
+
+
+def _check_conv(x, weight, bias, stride, padding, dilation):
+    """Validate the arguments shared by every conv function; return (x, weight, bias, geometry)
+    with weight and bias cast to x's dtype (the output keeps the input's precision)."""
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(
+            f"conv2d input must have 4 dimensions (N, C, H, W), got shape {x.shape}; "
+            "add a batch axis with x[None] for a single image"
+        )
+    x = check_array(x, "conv2d input", finite=False)
+    weight = np.asarray(weight)
+    if weight.ndim != 4:
+        raise ValueError(
+            f"conv2d weight must have 4 dimensions (C_out, C_in, kH, kW), got shape {weight.shape}"
+        )
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"conv2d input has {x.shape[1]} channels (shape {x.shape}, layout N, C, H, W) "
+            f"but the weight expects in_channels={weight.shape[1]}"
+        )
+    weight = weight.astype(x.dtype, copy=False)
+    if bias is not None:
+        bias = np.asarray(bias)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(
+                f"conv2d bias must have shape ({weight.shape[0]},) (one per output channel), "
+                f"got {bias.shape}"
+            )
+        bias = bias.astype(x.dtype, copy=False)
+    stride = _pair(stride, "stride", 1)
+    padding = _pair(padding, "padding", 0)
+    dilation = _pair(dilation, "dilation", 1)
+    kernel = (weight.shape[2], weight.shape[3])
+    out_hw = conv2d_output_size(x.shape[2:], kernel, stride, padding, dilation)
+    return x, weight, bias, _Geometry(stride, padding, dilation, kernel, out_hw)
+
+
+def _pad(x: np.ndarray, padding: Pair) -> np.ndarray:
+    """Zero-pad the two spatial axes of (N, C, H, W); no copy when there is no padding."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def _window(array: np.ndarray, p: int, q: int, geo: _Geometry) -> np.ndarray:
+    """The (N, C, H_out, W_out) strided view of a padded (N, C, Hp, Wp) array that kernel
+    offset (p, q) meets at every output pixel."""
+    (sh, sw), (dh, dw), (oh, ow) = geo.stride, geo.dilation, geo.out_hw
+    return array[:, :, p * dh:p * dh + sh * (oh - 1) + 1:sh, q * dw:q * dw + sw * (ow - 1) + 1:sw]
+
+
+# ----------------------------------------------------------------------------- fast path
+
+@dataclass
+class Conv2dCache:
+    """What ``conv2d_backward`` needs from ``conv2d_forward``.
+
+    cols: (C_in*kH*kW, N, H_out*W_out) im2col matrix, rows ordered (c, p, q) like the
+    flattened weight (None once a backward pass has consumed it); weight: (C_out, C_in, kH, kW)
+    in the input's dtype; x_shape: (N, C_in, H, W).
+    """
+    cols: np.ndarray | None
+    weight: np.ndarray
+    x_shape: tuple[int, int, int, int]
+    has_bias: bool
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+    out_hw: Pair
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                   stride=1, padding=0, dilation=1, *, workspace: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, Conv2dCache]:
+    """Fast convolution: im2col + one matrix product.
+
+    x: (N, C_in, H, W); weight: (C_out, C_in, kH, kW); bias: (C_out,) or None;
+    stride, padding, dilation: int or (int, int). Returns (y, cache) with
+    y: (N, C_out, H_out, W_out) in x's dtype and cache for ``conv2d_backward``.
+
+    workspace: optional 1-D C-contiguous array of x's dtype; if it holds at least
+    C_in*kH*kW*N*H_out*W_out elements, the im2col matrix is written into its start instead of
+    a fresh allocation (fresh pages of a large array cost the kernel a zeroing pass).
+    """
+    x, weight, bias, geo = _check_conv(x, weight, bias, stride, padding, dilation)
+    n, c, _, _ = x.shape
+    c_out, _, kh, kw = weight.shape
+    (dh, dw), (oh, ow) = geo.dilation, geo.out_hw
+    xp = _pad(x, geo.padding)
+    # Every (p, q) offset's window at once, as a view: (N, C, Hp-spanH+1, Wp-spanW+1, kH, kW)
+    # subsampled by stride (window positions) and dilation (taps inside a window).
+    windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    windows = windows[:, :, ::geo.stride[0], ::geo.stride[1], ::dh, ::dw]
+    # The one unavoidable copy: rows (c, p, q) to match weight.reshape(C_out, -1); the
+    # (N, H_out, W_out) columns keep W_out innermost, so the copy reads whole image rows.
+    windows = windows.transpose(1, 4, 5, 0, 2, 3)
+    size = windows.size
+    if (workspace is not None and workspace.ndim == 1 and workspace.dtype == x.dtype
+            and workspace.size >= size and workspace.flags.c_contiguous):
+        cols = workspace[:size].reshape(windows.shape)
+        np.copyto(cols, windows)
+    else:  # always a copy: backward writes into cols, which must never alias x
+        cols = windows.copy()
+    cols = cols.reshape(c * kh * kw, n, oh * ow)
+    # One matmul, batched over N on a strided view of cols: (C_out, K) @ (K, H_out*W_out) per
+    # sample, which writes y directly in NCHW order (no transposing copy of the output).
+    y = np.matmul(weight.reshape(c_out, -1), cols.transpose(1, 0, 2))
+    if bias is not None:
+        y += bias[:, None]
+    cache = Conv2dCache(cols, weight, x.shape, bias is not None, geo.stride, geo.padding,
+                        geo.dilation, geo.out_hw)
+    return y.reshape(n, c_out, oh, ow), cache
+
+
+def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of a ``conv2d_forward`` call.
+
+    grad_out: (N, C_out, H_out, W_out). Returns (dx, dweight, dbias): dx (N, C_in, H, W),
+    dweight (C_out, C_in, kH, kW), dbias (C_out,) or None if the forward had no bias; all in
+    the forward input's dtype.
+
+    Consumes the cache, like PyTorch freeing the graph after ``backward()``: the gradient of
+    the im2col matrix is written over ``cache.cols`` (saving a second allocation of that size),
+    and a second backward through the same cache raises a RuntimeError.
+    """
+    if cache.cols is None:
+        raise RuntimeError("this Conv2dCache was already used by a backward pass; "
+                           "run the forward pass again before another backward")
+    weight, (n, c, h, w) = cache.weight, cache.x_shape
+    c_out, _, kh, kw = weight.shape
+    (oh, ow), (ph, pw) = cache.out_hw, cache.padding
+    expected = (n, c_out, oh, ow)
+    grad_out = np.asarray(grad_out)
+    if grad_out.shape != expected:
+        raise ValueError(f"grad_out must have the output's shape {expected}, got {grad_out.shape}")
+    # (N, C_out, P) -> (C_out, N*P): the one layout in which both products below are plain
+    # 2-D GEMMs over the whole batch (this copy is C_out/(C_in*kH*kW) the size of cols).
+    g = np.ascontiguousarray(
+        grad_out.astype(weight.dtype, copy=False).reshape(n, c_out, oh * ow).transpose(1, 0, 2)
+    ).reshape(c_out, n * oh * ow)
+    cols, cache.cols = cache.cols.reshape(-1, n * oh * ow), None
+    dweight = (g @ cols.T).reshape(weight.shape)
+    dbias = g.sum(axis=1) if cache.has_bias else None
+    # cols is not needed any more: its memory receives the column gradient.
+    dcols = np.matmul(weight.reshape(c_out, -1).T, g, out=cols).reshape(c, kh, kw, n, oh, ow)
+    # col2im: each kernel offset touched a strided window of the padded input; windows of
+    # different offsets overlap, so accumulate offset by offset (kH*kW vectorised adds).
+    geo = _Geometry(cache.stride, cache.padding, cache.dilation, (kh, kw), cache.out_hw)
+    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=weight.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            _window(dxp, p, q, geo)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
+    dx = dxp if ph == 0 and pw == 0 else np.ascontiguousarray(dxp[:, :, ph:ph + h, pw:pw + w])
+    return dx, dweight, dbias
+
+
+# ----------------------------------------------------------------------------- reference
+
+def conv2d_naive_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                         stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Reference convolution with a Python loop over every output pixel (slow).
+
+    Same arguments and output as ``conv2d_forward``: x (N, C_in, H, W), weight
+    (C_out, C_in, kH, kW), bias (C_out,) or None -> y (N, C_out, H_out, W_out).
+    """
+    x, weight, bias, geo = _check_conv(x, weight, bias, stride, padding, dilation)
+    (sh, sw), (dh, dw), (oh, ow) = geo.stride, geo.dilation, geo.out_hw
+    kh, kw = geo.kernel
+    xp = _pad(x, geo.padding)
+    y = np.zeros((x.shape[0], weight.shape[0], oh, ow), dtype=x.dtype)
+    for n in range(x.shape[0]):
+        for i in range(oh):
+            for j in range(ow):
+                patch = xp[n, :, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                           j * sw:j * sw + dw * (kw - 1) + 1:dw]  # (C_in, kH, kW)
+                y[n, :, i, j] = (weight * patch).sum(axis=(1, 2, 3))
+    if bias is not None:
+        y += bias[:, None, None]
+    return y
+
+
+def conv2d_naive_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                          bias: np.ndarray | None = None, stride=1, padding=0, dilation=1
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Reference gradients with a Python loop over every output pixel (slow).
+
+    grad_out: (N, C_out, H_out, W_out); the other arguments as given to
+    ``conv2d_naive_forward`` (bias only says whether there is one). Returns (dx, dweight,
+    dbias) shaped like x, weight and bias (dbias None without a bias).
+    """
+    x, weight, bias, geo = _check_conv(x, weight, bias, stride, padding, dilation)
+    (sh, sw), (dh, dw), (oh, ow) = geo.stride, geo.dilation, geo.out_hw
+    (ph, pw), (kh, kw) = geo.padding, geo.kernel
+    n_batch, _, h, w = x.shape
+    grad_out = np.asarray(grad_out).astype(x.dtype, copy=False)
+    if grad_out.shape != (n_batch, weight.shape[0], oh, ow):
+        raise ValueError(f"grad_out must have shape {(n_batch, weight.shape[0], oh, ow)}, "
+                         f"got {grad_out.shape}")
+    xp = _pad(x, geo.padding)
+    dxp = np.zeros_like(xp)
+    dweight = np.zeros_like(weight)
+    for n in range(n_batch):
+        for i in range(oh):
+            for j in range(ow):
+                rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+                columns = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
+                g = grad_out[n, :, i, j][:, None, None, None]  # (C_out, 1, 1, 1)
+                dweight += g * xp[n, :, rows, columns]
+                dxp[n, :, rows, columns] += (g * weight).sum(axis=0)
+    dbias = grad_out.sum(axis=(0, 2, 3)) if bias is not None else None
+    return dxp[:, :, ph:ph + h, pw:pw + w].copy(), dweight, dbias
+
+
+# ----------------------------------------------------------------------------- module
+
+class Conv2d(Module):
+    """2-D convolution layer, named and initialised as ``torch.nn.Conv2d``.
+
+    x: (N, in_channels, H, W) -> y: (N, out_channels, H_out, W_out) (formula in the module
+    docstring); weight: (out_channels, in_channels, kH, kW); bias: (out_channels,) or None.
+    kernel_size, stride, padding, dilation: int or (int, int). Weight and bias are drawn from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels*kH*kW, using ``rng``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, bias: bool = True, rng: np.random.Generator | None = None,
+                 dtype=np.float64):
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.out_channels = check_positive_int(out_channels, "out_channels")
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        self.dilation = _pair(dilation, "dilation", 1)
+        rng = rng if rng is not None else np.random.default_rng(0)
+        bound = 1.0 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.weight = Parameter(_uniform(rng, bound, shape, dtype))
+        self.bias = Parameter(_uniform(rng, bound, (out_channels,), dtype)) if bias else None
+        self._cache: Conv2dCache | None = None
+        # The im2col matrix's memory, kept between steps: each forward fills it, each backward
+        # overwrites it with its gradient, and the next forward reuses it.
+        self._workspace: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (N, in_channels, H, W) -> (N, out_channels, H_out, W_out), in x's dtype."""
+        x = np.asarray(x)
+        if x.ndim == 4 and x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d input has {x.shape[1]} channels (shape {x.shape}, layout N, C, H, W) "
+                f"but in_channels={self.in_channels}"
+            )
+        bias = self.bias.data if self.bias is not None else None
+        y, self._cache = conv2d_forward(x, self.weight.data, bias, self.stride, self.padding,
+                                        self.dilation, workspace=self._workspace)
+        cols = self._cache.cols
+        if self._workspace is None or not np.may_share_memory(cols, self._workspace):
+            self._workspace = cols.reshape(-1)  # a fresh (larger or other dtype) allocation
+        return y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out: (N, out_channels, H_out, W_out) -> dx: (N, in_channels, H, W); adds the
+        weight and bias gradients into ``weight.grad`` and ``bias.grad``."""
+        if self._cache is None:
+            raise RuntimeError("Conv2d.backward called before forward")
+        dx, dweight, dbias = conv2d_backward(grad_out, self._cache)  # consumes the cache
+        self.weight.grad += dweight
+        if self.bias is not None:
+            self.bias.grad += dbias
+        return dx
+
+    def __repr__(self) -> str:
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+                f"bias={self.bias is not None})")

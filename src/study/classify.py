@@ -1,0 +1,135 @@
+"""What the linear and MLP studies share: the prepared MNIST arrays, building and training a
+classifier from a config section, sweep-point naming and the metrics written about a model."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+import barenet as bn
+from study.io import read_json
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Prepared:
+    """Flattened, standardised inputs (N, 784) and int64 labels (N,) for each split."""
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    class_names: list[str]
+    preprocessing: dict
+
+
+def load_prepared(data_dir: str | Path, dtype: str) -> Prepared:
+    """Read the prepare_mnist outputs; scale pixels to [0, 1], then standardise with the mean
+    and standard deviation of the TRAIN split only (validation and test never leak in)."""
+    data_dir = Path(data_dir)
+    raw = {s: np.load(data_dir / f"x_{s}.npy").reshape(-1, 28 * 28) for s in SPLITS}
+    labels = {s: np.load(data_dir / f"y_{s}.npy").astype(np.int64) for s in SPLITS}
+    train = raw["train"].astype(np.float64) / 255.0
+    mean, std = float(train.mean()), float(train.std())
+    x = {s: ((raw[s] / 255.0 - mean) / std).astype(dtype) for s in SPLITS}
+    meta = read_json(data_dir / "meta.json")
+    preprocessing = {"flatten": "28x28 -> 784", "scale": "x / 255",
+                     "standardise": "(x - mean) / std, statistics of the train split",
+                     "mean": mean, "std": std, "dtype": dtype}
+    return Prepared(x, labels, meta["class_names"], preprocessing)
+
+
+def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
+                rng: np.random.Generator) -> bn.Module:
+    dtype = np.dtype(section["dtype"])
+    if kind == "linear":
+        return bn.SoftmaxClassifier(n_features, n_classes, rng=rng, dtype=dtype)
+    if kind == "mlp":
+        return bn.MLP(n_features, int(section["hidden"]), n_classes, rng=rng, dtype=dtype)
+    raise ValueError(f"model must be 'linear' or 'mlp', got {kind!r}")
+
+
+def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None = None,
+          on_epoch=None) -> tuple[bn.Module, bn.History]:
+    """Fit a fresh model with the hyperparameters in ``section`` on the train split (or the
+    rows ``subset`` of it), validating after every epoch. Seeded: same section, same bytes."""
+    rng = np.random.default_rng(int(section["seed"]))
+    x, y = data.x["train"], data.y["train"]
+    if subset is not None:
+        x, y = x[subset], y[subset]
+    model = build_model(kind, section, x.shape[1], len(data.class_names), rng)
+    optimizer = bn.SGD(model.parameters(), lr=float(section["lr"]),
+                       momentum=float(section["momentum"]))
+    scheduler = bn.ExponentialLR(optimizer, float(section["lr_decay"]))
+
+    def end_of_epoch(epoch: int, history: bn.History) -> None:
+        scheduler.step()
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+
+    history = bn.fit(model, optimizer, x, y, epochs=int(section["epochs"]),
+                     batch_size=int(section["batch_size"]), rng=rng,
+                     l2_lambda=float(section["lambda"]),
+                     validation=(data.x["val"], data.y["val"]), on_epoch=end_of_epoch)
+    return model, history
+
+
+def grid_points(grid: Mapping[str, list]) -> list[dict]:
+    """Every combination of the grid's values, in dvc.yaml matrix order."""
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def point_name(point: Mapping) -> str:
+    """File stem of a sweep point, keys in alphabetical order, e.g. ``lambda_0.005-lr_0.1``.
+    Values print as DVC's templating prints them (Python str), so the out paths in dvc.yaml
+    and this agree, whatever the order of the keys in conf/."""
+    return "-".join(f"{key}_{point[key]}" for key in sorted(point))
+
+
+def select_best(results: list[dict]) -> dict:
+    """The point with the best final validation accuracy; ties go to the lower validation
+    loss. Diverged points never win. Raises if every point diverged."""
+    finished = [r for r in results if not r["diverged"]]
+    if not finished:
+        raise ValueError("every sweep point diverged: lower the learning rates in the grid")
+    return max(finished, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+
+
+def with_chosen_point(cfg) -> tuple[dict, dict]:
+    """The config section of ``cfg.model`` with the grid values its select stage chose
+    (reports/<model>/best.json) put in place; and those chosen values alone."""
+    section = OmegaConf.to_container(cfg[cfg.model])
+    best = read_json(Path(f"reports/{cfg.model}/best.json"))
+    chosen = {key: best[key] for key in section["grid"]}
+    section.update(chosen)
+    return section, chosen
+
+
+def history_record(history: bn.History) -> dict:
+    def last(values: list[float]) -> float | None:
+        return values[-1] if values and not history.diverged else None
+
+    return {
+        "diverged": history.diverged,
+        "diverged_at_epoch": history.diverged_at_epoch,
+        "train_accuracy": last(history.train_accuracy),
+        "train_loss": last(history.train_loss),
+        "val_accuracy": last(history.val_accuracy),
+        "val_loss": last(history.val_loss),
+        "history": {"train_loss": history.train_loss, "train_accuracy": history.train_accuracy,
+                    "val_loss": history.val_loss, "val_accuracy": history.val_accuracy},
+    }
+
+
+def epoch_printer(label: str, epochs: int):
+    """A one-line-per-epoch progress callback for ``bn.fit``."""
+    def report(epoch: int, h: bn.History) -> None:
+        print(f"{label} epoch {epoch}/{epochs}: train acc {h.train_accuracy[-1]:.4f} "
+              f"loss {h.train_loss[-1]:.4f} | val acc {h.val_accuracy[-1]:.4f} "
+              f"loss {h.val_loss[-1]:.4f}", flush=True)
+    return report

@@ -1,0 +1,87 @@
+"""The pure pieces the stage scripts are glue around: sweep naming, selection, tables,
+subsets, and the atomic writers."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from study.classify import grid_points, point_name, select_best
+from study.io import atomic_path, save_npy, write_json
+
+STAGES = Path(__file__).resolve().parents[1] / "stages"
+
+
+def load_stage(name):
+    """Import a stage script as a module (its main() only runs under __main__)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", STAGES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def result(lr, lam, acc, loss, diverged=None):
+    return {"point": {"lr": lr, "lambda": lam}, "diverged": diverged is not None,
+            "diverged_at_epoch": diverged, "val_accuracy": None if diverged else acc,
+            "val_loss": None if diverged else loss, "train_accuracy": None if diverged else acc}
+
+
+def test_grid_points_follow_dvc_matrix_order_and_names():
+    points = grid_points({"lr": [0.1, 0.01], "lambda": [0.0, 1e-05]})
+    assert [point_name(p) for p in points] == [
+        "lambda_0.0-lr_0.1", "lambda_1e-05-lr_0.1", "lambda_0.0-lr_0.01", "lambda_1e-05-lr_0.01"]
+
+
+def test_select_best_prefers_accuracy_then_lower_loss_and_skips_diverged():
+    results = [result(1.0, 0, None, None, diverged=2), result(0.1, 0, 0.9, 0.3),
+               result(0.01, 0, 0.9, 0.2), result(0.001, 0, 0.8, 0.1)]
+    assert select_best(results)["point"]["lr"] == 0.01
+
+
+def test_select_best_when_everything_diverged_says_what_to_do():
+    with pytest.raises(ValueError, match="lower the learning rates"):
+        select_best([result(1.0, 0, None, None, diverged=1)])
+
+
+def test_sweep_table_and_markdown_mark_the_choice_and_divergence():
+    select = load_stage("select_best")
+    results = [result(0.1, 0.0, 0.91, 0.3), result(9.0, 0.0, None, None, diverged=1)]
+    best = select_best(results)
+    text = select.markdown(results, ["lr", "lambda"], best)
+    assert "**0.9100** (chosen)" in text and "diverged (epoch 1)" in text
+    header, rows = select.sweep_table(results, ["lr", "lambda"])
+    assert header[:3] == ["lr", "lambda", "val_accuracy"] and rows[1][2] is None
+    cells = select.heatmap_rows(results, ["lr", "lambda"])
+    assert {c["metric"] for c in cells} == {"val accuracy", "val loss"} and len(cells) == 4
+
+
+def test_fraction_subset_is_seeded_sized_and_validated():
+    fraction = load_stage("fraction_point")
+    rows = fraction.subset(1000, 0.1, seed=0)
+    assert len(rows) == 100 and len(set(rows)) == 100 and np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, fraction.subset(1000, 0.1, seed=0))
+    assert len(fraction.subset(1000, 1.0, seed=0)) == 1000
+    with pytest.raises(ValueError, match="fraction"):
+        fraction.subset(1000, 0.0, seed=0)
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text('{"a": ')  # half written, then the stage dies
+        raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(os.listdir(tmp_path)) == ["metrics.json"]  # no temp file left behind
+
+
+def test_npy_bytes_depend_only_on_the_array(tmp_path):
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    save_npy(tmp_path / "a.npy", a)
+    save_npy(tmp_path / "b.npy", a.copy())
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+    assert np.array_equal(np.load(tmp_path / "a.npy"), a)
