@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Stage commands call `python`: the venv's must come first on PATH.
 study: $(STAMP)
-	$(DVC) repro
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(DVC) repro
 
 test: $(STAMP)
 	$(PY) -m pytest

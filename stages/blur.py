@@ -115,9 +115,6 @@ def to_rgb(images: np.ndarray) -> np.ndarray:
 
 @stage_main
 def main(cfg: DictConfig) -> None:
-    if "blur" not in cfg:
-        raise ValueError("params.yaml has no `blur` section: add `- blur: default` to the "
-                         "defaults in conf/config.yaml and run `make params`")
     weights = cfg.blur.kernel
     weights = OmegaConf.to_container(weights) if OmegaConf.is_config(weights) else weights
     kernel = kernel_2d(weights)

@@ -3,8 +3,8 @@ TEST set exactly once. Per-epoch train and validation curves show any over-fitti
 
 Outputs under reports/<model>/: metrics.json (train/val/test accuracy and loss, chosen
 hyperparameters, best and worst test class, preprocessing), curves.csv, per_class.csv,
-confusion.csv (actual, predicted per test image, for DVC's confusion template) and, for the
-linear model, weights.png (the learned template of each class).
+confusion.csv (actual, predicted per test image, for DVC's confusion template) and weights.png
+(the linear model's template of each class, or the MLP's first hidden units).
 """
 
 from pathlib import Path
@@ -17,6 +17,19 @@ from study.classify import epoch_printer, load_prepared, train, with_chosen_poin
 from study.hydra_app import stage_main
 from study.io import save_figure, write_csv, write_json
 from study.plots import close, image_grid
+
+
+def weight_figure(kind: str, model: bn.Module, names: list[str]):
+    """The linear model's template per class, or the MLP's first 20 hidden units' input weights
+    (red > 0 > blue, each image on its own symmetric scale)."""
+    if kind == "linear":
+        images, titles = model.W.T, [f"class {n}" for n in names]
+        title = "Learned weights W[:, c] of each class"
+    else:
+        images, titles = model[0].weight.data[:20], [f"unit {i}" for i in range(20)]
+        title = "Input weights of the first 20 hidden units"
+    return image_grid(images.reshape(-1, 28, 28), titles, ncols=10 if len(titles) > 10 else 5,
+                      symmetric=True, cmap="RdBu_r", suptitle=f"{title} (red > 0 > blue)")
 
 
 @stage_main
@@ -51,12 +64,8 @@ def main(cfg: DictConfig) -> None:
     write_csv(out / "confusion.csv", ["actual", "predicted"],  # one row per test image
               ((names[a], names[p]) for a, p in np.ndindex(test.confusion.shape)
                for _ in range(test.confusion[a, p])))
-    if cfg.model == "linear":
-        templates = model.W.T.reshape(-1, 28, 28)
-        fig = image_grid(templates, [f"class {n}" for n in names], ncols=5, symmetric=True,
-                         cmap="RdBu_r", suptitle="Learned weights W[:, c] (red > 0 > blue)")
-        save_figure(out / "weights.png", fig)
-        close(fig)
+    save_figure(out / "weights.png", fig := weight_figure(cfg.model, model, names))
+    close(fig)
     print(f"{cfg.model}_final: test accuracy {test.accuracy:.4f} loss {test.loss:.4f}; "
           f"best class {names[order[-1]]}, worst {names[order[0]]}", flush=True)
 

@@ -123,9 +123,6 @@ def markdown(records: list[dict], fd_step: float) -> str:
 
 @stage_main
 def main(cfg: DictConfig) -> None:
-    if "scalar" not in cfg:
-        raise ValueError("params.yaml has no `scalar` section: add `- scalar: default` to the "
-                         "defaults in conf/config.yaml and run `make params`")
     points = cfg.scalar.points
     points = OmegaConf.to_container(points) if OmegaConf.is_config(points) else points
     points, fd_step = check_config(points, cfg.scalar.fd_step)

@@ -2,7 +2,6 @@
 correlation, channel independence, image picking, config validation, the figures, and one run
 of the script itself on a params.yaml and data of its own."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,17 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import load_stage
 from scipy import signal
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_stage(name):
-    """Import a stage script as a module (its main() only runs under __main__)."""
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 stage = load_stage("blur")

@@ -64,7 +64,7 @@ def geometry(cfg):
 # ----------------------------------------------------------------------------- fast vs naive
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(conv_configs())
 def test_fast_matches_naive_forward_and_gradients(cfg):
     x, weight, bias, grad_out = make_arrays(cfg)
@@ -125,7 +125,7 @@ def test_gradcheck(kwargs):
 # ----------------------------------------------------------------------------- PyTorch parity
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(conv_configs())
 def test_matches_pytorch(cfg):
     x, weight, bias, grad_out = make_arrays(cfg)
@@ -356,3 +356,11 @@ def test_forward_uses_a_workspace_only_if_it_fits():
         y2, cache2 = conv2d_forward(x, w, workspace=unfit)
         assert not np.shares_memory(cache2.cols, unfit)
         np.testing.assert_array_equal(y2, y)
+
+
+def test_empty_batch():
+    module = Conv2d(2, 3, 3, padding=1)
+    y = module.forward(np.zeros((0, 2, 5, 5)))
+    assert y.shape == (0, 3, 5, 5)
+    assert module.backward(y).shape == (0, 2, 5, 5)
+    assert not module.weight.grad.any() and not module.bias.grad.any()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from study.bars import contract_problems
 from study.data import MIRROR_ENV
 from study.params import compose
 
@@ -20,9 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get(MIRROR_ENV) or ROOT.parent / "shared" / "data")
 # written into the temporary repo's conf/, so `dvc exp run` (which recomposes conf/) stays tiny
 TINY = {"linear/default.yaml": {"epochs": 1, "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
+        "mlp/default.yaml": {"epochs": 1, "grid": {"lr": [0.05], "batch_size": [128]}},
         "fraction/default.yaml": {"values": [0.5, 1.0]},
         "sklearn/default.yaml": {"max_iter": 5},
-        "cifar10/default.yaml": {"n_images": 4}}
+        "cifar10/default.yaml": {"n_images": 4},
+        "blur/default.yaml": {"n_images": 2},
+        "c0/default.yaml": {"sgd": {"max_epochs": 3}}}
+
+
+def merged(base: dict, changes: dict) -> dict:
+    return {**base, **{k: merged(base[k], v) if isinstance(v, dict) and isinstance(
+        base.get(k), dict) else v for k, v in changes.items()}}
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,7 +65,7 @@ def repo(tmp_path_factory):
             shutil.copy(source, target)
     for name, changes in TINY.items():
         path = repo / "conf" / name
-        settings = {**yaml.safe_load(path.read_text()), **changes}
+        settings = merged(yaml.safe_load(path.read_text()), changes)
         path.write_text(yaml.safe_dump(settings, sort_keys=False))
     (repo / "params.yaml").write_text(compose(repo))
     run(repo, "git", "init", "-q")
@@ -72,6 +81,11 @@ def test_repro_runs_then_everything_is_up_to_date(repo):
     assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
     stray = run(repo, "git", "status", "--porcelain", "--untracked-files=all").stdout
     assert "outputs/" not in stray and ".hydra" not in stray and ".log" not in stray
+
+
+def test_every_metrics_file_of_the_contract_has_its_keys(repo):
+    problems, _ = contract_problems(repo)
+    assert problems == []
 
 
 def test_metrics_contract(repo):

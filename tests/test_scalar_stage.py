@@ -2,7 +2,6 @@
 f at its four points, the readable expression, config validation, the Markdown table, and one
 run of the script itself on a params.yaml of its own."""
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -11,17 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import load_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS = [[2, 4, 1], [9, 14, 3], [128, 42, 666], [52, 14, 28]]
 
 
-def load_stage(name):
-    """Import a stage script as a module (its main() only runs under __main__)."""
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 stage = load_stage("scalar_grad")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_stage
 
 from study.classify import grid_points, point_name, select_best
 from study.io import atomic_path, save_npy, write_json
@@ -14,14 +15,6 @@ from study.io import atomic_path, save_npy, write_json
 STAGES = Path(__file__).resolve().parents[1] / "stages"
 
 
-def load_stage(name):
-    """Import a stage script as a module (its main() only runs under __main__)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", STAGES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def result(lr, lam, acc, loss, diverged=None):

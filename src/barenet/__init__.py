@@ -8,12 +8,12 @@ from . import gradcheck, scalar
 from .conv import Conv2d
 from .losses import L2Loss, SoftmaxCrossEntropy, l1_penalty, l2_penalty, log_softmax
 from .nn import MLP, Flatten, Linear, Module, Parameter, ReLU, Sequential, SoftmaxClassifier
-from .optim import SGD, ExponentialLR, Optimizer
-from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, minibatches
+from .optim import SGD, ConjugateGradient, ExponentialLR, Optimizer
+from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, minibatches, random_shift
 
 __all__ = [
-    "MLP", "SGD", "ClassMetrics", "Conv2d", "ExponentialLR", "Flatten", "History", "L2Loss",
-    "Linear", "Module", "Optimizer", "Parameter", "ReLU", "Sequential", "SoftmaxClassifier",
-    "SoftmaxCrossEntropy", "confusion_matrix", "evaluate", "fit", "gradcheck", "l1_penalty",
-    "l2_penalty", "log_softmax", "minibatches", "scalar",
+    "MLP", "SGD", "ClassMetrics", "ConjugateGradient", "Conv2d", "ExponentialLR", "Flatten",
+    "History", "L2Loss", "Linear", "Module", "Optimizer", "Parameter", "ReLU", "Sequential",
+    "SoftmaxClassifier", "SoftmaxCrossEntropy", "confusion_matrix", "evaluate", "fit", "gradcheck",
+    "l1_penalty", "l2_penalty", "log_softmax", "minibatches", "random_shift", "scalar",
 ]

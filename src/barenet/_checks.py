@@ -6,11 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def as_pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints, as PyTorch accepts for kernel_size, stride, padding, dilation."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int | np.integer) for v in pair):
+def as_pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
+    """An int or a pair of ints, each >= ``minimum``, as PyTorch accepts for kernel_size,
+    stride, padding and dilation. Anything else (None, a bool, a float) is a ValueError."""
+    pair = tuple(value) if isinstance(value, tuple | list) else (value, value)
+    if len(pair) != 2 or not all(isinstance(v, int | np.integer) and not isinstance(v, bool)
+                                 for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} in both directions, got {value!r}")
     return int(pair[0]), int(pair[1])
 
 

@@ -39,30 +39,16 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- validation
 
-def _pair(value, name: str, minimum: int) -> Pair:
-    """An int or a pair of ints, each >= ``minimum``; anything else is a ValueError."""
-    try:
-        pair = as_pair(value, name)
-    except TypeError:  # e.g. None, which as_pair cannot even unpack
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-    items = value if isinstance(value, tuple | list) else (value,)
-    if any(isinstance(v, bool | np.bool_) for v in items):  # True is an int to Python
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum} in both directions, got {value!r}")
-    return pair
-
-
 def conv2d_output_size(input_hw: Pair, kernel_size, stride=1, padding=0, dilation=1) -> Pair:
     """(H_out, W_out) of a convolution of an (H, W) input, exactly as PyTorch computes it:
     floor((H + 2*padding - dilation*(k - 1) - 1) / stride) + 1 per axis.
 
     Raises ValueError if the dilated kernel does not fit in the padded input.
     """
-    kernel = _pair(kernel_size, "kernel_size", 1)
-    stride = _pair(stride, "stride", 1)
-    padding = _pair(padding, "padding", 0)
-    dilation = _pair(dilation, "dilation", 1)
+    kernel = as_pair(kernel_size, "kernel_size", 1)
+    stride = as_pair(stride, "stride", 1)
+    padding = as_pair(padding, "padding", 0)
+    dilation = as_pair(dilation, "dilation", 1)
     out = []
     for axis, size in enumerate(input_hw):
         span = dilation[axis] * (kernel[axis] - 1) + 1
@@ -117,9 +103,9 @@ def _check_conv(x, weight, bias, stride, padding, dilation):
                 f"got {bias.shape}"
             )
         bias = bias.astype(x.dtype, copy=False)
-    stride = _pair(stride, "stride", 1)
-    padding = _pair(padding, "padding", 0)
-    dilation = _pair(dilation, "dilation", 1)
+    stride = as_pair(stride, "stride", 1)
+    padding = as_pair(padding, "padding", 0)
+    dilation = as_pair(dilation, "dilation", 1)
     kernel = (weight.shape[2], weight.shape[3])
     out_hw = conv2d_output_size(x.shape[2:], kernel, stride, padding, dilation)
     return x, weight, bias, _Geometry(stride, padding, dilation, kernel, out_hw)
@@ -185,7 +171,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
     # subsampled by stride (window positions) and dilation (taps inside a window).
     windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
     windows = windows[:, :, ::geo.stride[0], ::geo.stride[1], ::dh, ::dw]
-    # The one unavoidable copy: rows (c, p, q) to match weight.reshape(C_out, -1); the
+    # The one large copy: rows (c, p, q) to match weight.reshape(C_out, -1); the
     # (N, H_out, W_out) columns keep W_out innermost, so the copy reads whole image rows.
     windows = windows.transpose(1, 4, 5, 0, 2, 3)
     size = windows.size
@@ -206,13 +192,14 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
     return y.reshape(n, c_out, oh, ow), cache
 
 
-def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache, need_input_grad: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of a ``conv2d_forward`` call.
 
-    grad_out: (N, C_out, H_out, W_out). Returns (dx, dweight, dbias): dx (N, C_in, H, W),
-    dweight (C_out, C_in, kH, kW), dbias (C_out,) or None if the forward had no bias; all in
-    the forward input's dtype.
+    grad_out: (N, C_out, H_out, W_out). Returns (dx, dweight, dbias): dx (N, C_in, H, W), or
+    None when not ``need_input_grad`` (that saves a GEMM and the col2im); dweight
+    (C_out, C_in, kH, kW), dbias (C_out,) or None if the forward had no bias; all in the
+    forward input's dtype.
 
     Consumes the cache, like PyTorch freeing the graph after ``backward()``: the gradient of
     the im2col matrix is written over ``cache.cols`` (saving a second allocation of that size),
@@ -233,9 +220,13 @@ def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache
     g = np.ascontiguousarray(
         grad_out.astype(weight.dtype, copy=False).reshape(n, c_out, oh * ow).transpose(1, 0, 2)
     ).reshape(c_out, n * oh * ow)
-    cols, cache.cols = cache.cols.reshape(-1, n * oh * ow), None
-    dweight = (g @ cols.T).reshape(weight.shape)
+    cols, cache.cols = cache.cols.reshape(c * kh * kw, n * oh * ow), None
+    # (cols @ g.T).T rather than g @ cols.T: same product, but OpenBLAS runs this orientation
+    # of the long, skinny GEMM about 1.5x faster here (measured).
+    dweight = (cols @ g.T).T.reshape(weight.shape)
     dbias = g.sum(axis=1) if cache.has_bias else None
+    if not need_input_grad:
+        return None, dweight, dbias
     # cols is not needed any more: its memory receives the column gradient.
     dcols = np.matmul(weight.reshape(c_out, -1).T, g, out=cols).reshape(c, kh, kw, n, oh, ow)
     # col2im: each kernel offset touched a strided window of the padded input; windows of
@@ -315,6 +306,9 @@ class Conv2d(Module):
     docstring); weight: (out_channels, in_channels, kH, kW); bias: (out_channels,) or None.
     kernel_size, stride, padding, dilation: int or (int, int). Weight and bias are drawn from
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels*kH*kW, using ``rng``.
+
+    Each forward supports one backward (as in PyTorch). The layer keeps its im2col buffer,
+    in_channels*kH*kW*N*H_out*W_out elements, between steps instead of reallocating it.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -322,10 +316,10 @@ class Conv2d(Module):
                  dtype=np.float64):
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = _pair(stride, "stride", 1)
-        self.padding = _pair(padding, "padding", 0)
-        self.dilation = _pair(dilation, "dilation", 1)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
+        self.stride = as_pair(stride, "stride", 1)
+        self.padding = as_pair(padding, "padding", 0)
+        self.dilation = as_pair(dilation, "dilation", 1)
         rng = rng if rng is not None else np.random.default_rng(0)
         bound = 1.0 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
         shape = (out_channels, in_channels, *self.kernel_size)
@@ -352,12 +346,14 @@ class Conv2d(Module):
             self._workspace = cols.reshape(-1)  # a fresh (larger or other dtype) allocation
         return y
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """grad_out: (N, out_channels, H_out, W_out) -> dx: (N, in_channels, H, W); adds the
-        weight and bias gradients into ``weight.grad`` and ``bias.grad``."""
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """grad_out: (N, out_channels, H_out, W_out) -> dx: (N, in_channels, H, W) (None when
+        not ``need_input_grad``); adds the weight and bias gradients into ``weight.grad`` and
+        ``bias.grad``."""
         if self._cache is None:
             raise RuntimeError("Conv2d.backward called before forward")
-        dx, dweight, dbias = conv2d_backward(grad_out, self._cache)  # consumes the cache
+        dx, dweight, dbias = conv2d_backward(grad_out, self._cache,  # consumes the cache
+                                             need_input_grad=need_input_grad)
         self.weight.grad += dweight
         if self.bias is not None:
             self.bias.grad += dbias

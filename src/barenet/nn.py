@@ -2,7 +2,9 @@
 
 Contract: ``forward(x)`` stores what backward needs on the module and returns the output;
 ``backward(grad_out)`` ADDS the parameter gradients into ``Parameter.grad`` and returns the
-gradient with respect to the input. Arrays keep the dtype of the input.
+gradient with respect to the input. ``backward(grad_out, need_input_grad=False)`` skips that
+last product and returns None: the training loop does not need the gradient of the data
+(PyTorch skips it likewise for inputs that do not require grad). Arrays keep the input dtype.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Module:
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -106,11 +108,13 @@ class Linear(Module):
             y += self.bias.data
         return y
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         x = self._x
         self.weight.grad += grad_out.T @ x
         if self.bias is not None:
             self.bias.grad += grad_out.sum(axis=0)
+        if not need_input_grad:
+            return None
         return grad_out @ self.weight.data.astype(grad_out.dtype, copy=False)
 
     def __repr__(self) -> str:
@@ -142,7 +146,9 @@ class ReLU(Module):
         self._mask = x > 0
         return np.maximum(x, 0).astype(x.dtype, copy=False)
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        if not need_input_grad:
+            return None
         return np.where(self._mask, grad_out, 0).astype(grad_out.dtype, copy=False)
 
     def __repr__(self) -> str:
@@ -156,8 +162,8 @@ class Flatten(Module):
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out.reshape(self._shape)
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        return grad_out.reshape(self._shape) if need_input_grad else None
 
     def __repr__(self) -> str:
         return "Flatten()"
@@ -174,9 +180,9 @@ class Sequential(Module):
             x = layer.forward(x)
         return x
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):
-            grad_out = layer.backward(grad_out)
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        for i in reversed(range(len(self.layers))):  # inner layers always pass a gradient on
+            grad_out = self.layers[i].backward(grad_out, need_input_grad=need_input_grad or i > 0)
         return grad_out
 
     def __getitem__(self, i: int) -> Module:

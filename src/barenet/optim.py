@@ -55,58 +55,99 @@ class ExponentialLR:
 
 
 class ConjugateGradient(Optimizer):
-    """Nonlinear conjugate gradient (Polak-Ribiere+, with restarts) whose line search is exact
-    for QUADRATIC losses; it needs nothing but gradients.
+    """Conjugate gradient with a line search that is exact for QUADRATIC losses, driven only by
+    gradients; for ill-conditioned least-squares fits where SGD stalls.
 
     Used like ``torch.optim.LBFGS``: ``loss = opt.step(closure)``, where ``closure()`` zeroes
-    the gradients, runs forward, loss and backward, and returns the loss (a float). Each
+    the gradients, runs forward, loss and backward, and returns the loss (a number). Each
     ``step`` is ONE iteration and calls the closure twice:
 
-    1. at the current weights w: the loss L(w) (which ``step`` returns) and g = grad L(w);
-    2. at a probe point w + t*d on the search direction d = -g + beta * d_prev, which gives the
-       curvature along d through H d = (grad L(w + t d) - g) / t;
+    1. at the current weights w: the loss (which ``step`` returns) and g = grad L(w);
+    2. at a probe point w + t*d on the new search direction d, for the curvature along d:
+       H d = (grad L(w + t d) - g) / t;
 
     then it moves to w + alpha * d with alpha = -(g^T d) / (d^T H d), the minimiser along d.
 
-    The line search is exact ONLY for a quadratic loss L(w) = w^T H w / 2 + b^T w + c: there
-    the difference of two gradients is exactly H t d for any t, and CG reaches the minimiser in
-    at most as many iterations as H has distinct eigenvalues (at most the number of weights),
-    however ill-conditioned H is, where gradient descent slows down with the condition number.
-    For any other loss the curvature is a secant estimate over the probe step and the step is a
-    heuristic; a curvature <= 0 raises RuntimeError instead of stepping uphill.
+    The direction is d = -g made H-conjugate (d^T H d_i = 0) to the previous directions d_i,
+    using the stored H d_i. With ``memory=1`` that is classic nonlinear CG (Hestenes-Stiefel,
+    which on a quadratic with exact line searches equals Polak-Ribiere and Fletcher-Reeves).
+    In exact arithmetic the older directions are conjugate anyway and CG reaches the minimiser
+    of a quadratic in at most as many steps as the Hessian has distinct eigenvalues; in
+    floating point an ill-conditioned Hessian makes them drift, and CG needs many times that.
+    ``memory=None`` conjugates against EVERY direction since the last restart (full
+    re-conjugation, two vectors of the parameters' size stored per iteration), which restores
+    the finite termination.
 
-    beta = max(0, g^T (g - g_prev) / (g_prev^T g_prev)) (Polak-Ribiere+, which equals
-    Fletcher-Reeves on a quadratic with exact line searches). The direction restarts from
-    steepest descent every ``restart`` iterations (default: the number of weights) and whenever
-    the conjugate direction is not a descent direction.
+    separable=True splits the weights into independent problems along the first axis of the
+    parameters, which must all have the same length m there: block i is ``p.data[i]`` of every
+    parameter (e.g. output channel i's filter and bias), with its own step length, conjugation
+    and probe length; all m blocks share the closure calls. This is right only if the Hessian is
+    block-diagonal over those blocks, e.g. one layer fitted to fixed targets with a loss summed
+    over its output units or channels (each filter meets only its own targets). It matters in
+    floating point: blocks with the same Hessian make each of its eigenvalues an m-fold one,
+    rounding splits those into many close ones, and a joint CG has to resolve them one by one.
 
-    probe_length: ||t d||, the length of the probe step; None (default) means max(||w||, 1).
-    A probe as long as the weights keeps the two gradients from cancelling in floating point
-    near the minimiser, where d is tiny (for an exact quadratic any length would do).
+    The line search is exact ONLY for a quadratic loss w^T H w / 2 + b^T w + c, where the
+    gradient difference is exactly H t d for any t. For other losses the curvature is a secant
+    estimate over the probe step and the method is a heuristic; a curvature <= 0 raises
+    RuntimeError instead of stepping uphill.
+
+    restart: iterations between restarts from steepest descent (memory cleared); default the
+    number of weights in a block (all of them unless ``separable``), after which a quadratic is
+    solved in exact arithmetic. A block whose conjugate direction is not a descent direction
+    restarts alone.
+    probe_length: ||t d|| per block; None (default) means max(||w||, 1) for that block. A probe
+    as long as the weights keeps the two gradients from cancelling in floating point near the
+    minimiser, where d is tiny.
 
     After a ``step``: ``loss`` and ``grad_norm`` are the loss and the Euclidean norm of the
-    gradient where that step began (``grad_norm`` suits a stopping tolerance); ``iterations``
-    counts steps, ``evaluations`` closure calls. The parameters' ``.grad`` then hold the
-    probe's gradient, not the gradient at the new weights. The loss, the weights and their
-    gradients must be finite (FloatingPointError otherwise).
+    whole gradient where that step began (``grad_norm`` suits a stopping tolerance);
+    ``iterations`` counts steps and ``evaluations`` closure calls. The parameters' ``.grad``
+    then hold the probe's gradient, not the gradient at the new weights.
     """
 
-    def __init__(self, params, restart: int | None = None, probe_length: float | None = None):
+    def __init__(self, params, memory: int | None = 1, separable: bool = False,
+                 restart: int | None = None, probe_length: float | None = None):
         super().__init__(params)
+        if not isinstance(separable, bool | np.bool_):
+            raise ValueError(f"separable must be True or False, got {separable!r}")
         for p in self.params:
             if not np.issubdtype(p.data.dtype, np.floating):
                 raise ValueError(f"ConjugateGradient needs floating-point parameters, got {p!r}")
-        n_weights = sum(p.data.size for p in self.params)
-        self.restart = n_weights if restart is None else check_positive_int(restart, "restart")
+            if p.data.size == 0:
+                raise ValueError(f"ConjugateGradient got an empty parameter {p!r}")
+        self.separable = bool(separable)
+        if self.separable:
+            lengths = {p.data.shape[0] if p.data.ndim else None for p in self.params}
+            if len(lengths) != 1 or None in lengths:
+                raise ValueError(
+                    "separable=True needs parameters of equal length along their first axis "
+                    "(block i is slice i of every parameter), got shapes "
+                    f"{[p.data.shape for p in self.params]}")
+            # block of each flat weight: the index along the first axis of its parameter
+            self._block = np.concatenate([np.repeat(np.arange(p.data.shape[0]),
+                                                    p.data.size // p.data.shape[0])
+                                          for p in self.params])
+        else:
+            self._block = np.zeros(sum(p.data.size for p in self.params), dtype=np.intp)
+        self.n_blocks = int(self._block.max()) + 1
+        self.memory = None if memory is None else check_positive_int(memory, "memory")
+        block_size = len(self._block) // self.n_blocks
+        self.restart = (block_size if restart is None
+                        else check_positive_int(restart, "restart"))
         self.probe_length = (None if probe_length is None
                              else check_positive(probe_length, "probe_length"))
         self.iterations = 0
         self.evaluations = 0
         self.loss: float | None = None
         self.grad_norm: float | None = None
-        self._direction: np.ndarray | None = None
-        self._grad_prev: np.ndarray | None = None
-        self._since_restart = 0  # iterations since the last steepest-descent direction
+        # previous directions d_i, their H d_i and per-block curvatures d_i^T H d_i (inf where
+        # a block has restarted since, which makes its conjugation coefficient 0)
+        self._history: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._since_restart = 0
+
+    def _blockwise_dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.bincount(self._block, weights=a * b, minlength=self.n_blocks)
 
     def _weights(self) -> np.ndarray:
         return np.concatenate([p.data.ravel() for p in self.params])
@@ -130,8 +171,23 @@ class ConjugateGradient(Optimizer):
             raise FloatingPointError(f"the loss ({loss}) or its gradient is not finite")
         return loss, grad
 
+    def _direction(self, g: np.ndarray) -> np.ndarray:
+        """-g made H-conjugate to the remembered directions, block by block (one modified
+        Gram-Schmidt pass in the H inner product)."""
+        if self._since_restart >= self.restart:
+            self._history, self._since_restart = [], 0
+        d = -g
+        for d_i, hd_i, curv_i in self._history:
+            d -= (self._blockwise_dot(d, hd_i) / curv_i)[self._block] * d_i
+        uphill = self._blockwise_dot(d, g) >= 0
+        if uphill.any():  # lost conjugacy in these blocks: steepest descent, forget the past
+            d[uphill[self._block]] = -g[uphill[self._block]]
+            for _, _, curv_i in self._history:
+                curv_i[uphill] = np.inf
+        return d
+
     def step(self, closure) -> float:
-        """One CG iteration (two closure calls); returns the loss at the starting weights."""
+        """One iteration (two closure calls); returns the loss at the starting weights."""
         if not callable(closure):
             raise ValueError("ConjugateGradient.step needs a closure: a function that zeroes "
                              "the gradients, runs forward, loss and backward and returns the "
@@ -144,28 +200,31 @@ class ConjugateGradient(Optimizer):
         self.iterations += 1
         if self.grad_norm == 0.0:  # a stationary point: nothing to do
             return loss
-        d, conjugate_step = -g, False
-        if self._direction is not None and self._since_restart < self.restart:
-            g_prev = self._grad_prev
-            beta = max(0.0, float(g @ (g - g_prev)) / float(g_prev @ g_prev))
-            conjugate = beta * self._direction - g
-            if float(conjugate @ g) < 0:
-                d, conjugate_step = conjugate, True
-        self._since_restart = self._since_restart + 1 if conjugate_step else 1
-
-        t = (self.probe_length or max(float(np.linalg.norm(w)), 1.0)) / float(np.linalg.norm(d))
-        self._set_weights(w + t * d)
+        d = self._direction(g)
+        d_norm = np.sqrt(self._blockwise_dot(d, d))
+        active = d_norm > 0  # blocks already at their minimum stay put
+        length = (np.full(self.n_blocks, self.probe_length) if self.probe_length is not None
+                  else np.maximum(np.sqrt(self._blockwise_dot(w, w)), 1.0))
+        t = np.where(active, length / np.where(active, d_norm, 1.0), 0.0)
+        self._set_weights(w + t[self._block] * d)
         try:
             _, g_probe = self._evaluate(closure)
         finally:
             self._set_weights(w)
-        curvature = float(d @ (g_probe - g)) / t
-        if not curvature > 0:
+        hd = (g_probe - g) / np.where(active, t, 1.0)[self._block]
+        curvature = self._blockwise_dot(d, hd)
+        bad = active & ~(curvature > 0)
+        if bad.any():
             raise RuntimeError(
-                f"the curvature along the search direction is {curvature:.3g} <= 0: the loss "
-                "is not convex there, and ConjugateGradient's line search needs a convex "
-                "(ideally quadratic) loss")
-        alpha = -float(g @ d) / curvature
-        self._set_weights(w + alpha * d)
-        self._direction, self._grad_prev = d, g
+                f"the curvature along the search direction is {curvature[bad].min():.3g} <= 0 "
+                "(in block(s) " + ", ".join(map(str, np.flatnonzero(bad)[:5])) + "): the loss "
+                "is not convex there, and ConjugateGradient's line search needs a convex, "
+                "ideally quadratic, loss")
+        alpha = np.where(active, -self._blockwise_dot(g, d) / np.where(active, curvature, 1.0),
+                         0.0)
+        self._set_weights(w + alpha[self._block] * d)
+        self._history.append((d, hd, np.where(active, curvature, np.inf)))
+        if self.memory is not None:
+            self._history = self._history[-self.memory:]
+        self._since_restart += 1
         return loss

@@ -85,15 +85,43 @@ class History:
         return self.diverged_at_epoch is not None
 
 
+def train_epoch(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, *,
+                batch_size: int, rng: np.random.Generator, l2_lambda: float = 0.0,
+                augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+                ) -> bool:
+    """One pass over (x, labels) in random mini-batches: forward, softmax cross-entropy,
+    backward (+ the L2 penalty's gradient on the weight matrices), optimiser step. Returns
+    False, at once, if the scores became NaN or inf (the run diverged)."""
+    loss_fn = SoftmaxCrossEntropy()
+    weights = [p for p in model.parameters() if p.data.ndim > 1]
+    for idx in minibatches(len(x), batch_size, rng):
+        optimizer.zero_grad()
+        batch = x[idx] if augment is None else augment(x[idx], rng)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = model.forward(batch)
+        if not np.isfinite(scores).all():
+            return False
+        loss_fn.forward(scores, labels[idx])
+        model.backward(loss_fn.backward(), need_input_grad=False)
+        if l2_lambda:
+            l2_penalty(weights, l2_lambda)
+        optimizer.step()
+    return True
+
+
 def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, *,
         epochs: int, batch_size: int, rng: np.random.Generator, l2_lambda: float = 0.0,
         validation: tuple[np.ndarray, np.ndarray] | None = None,
-        on_epoch: Callable[[int, History], None] | None = None) -> History:
+        on_epoch: Callable[[int, History], None] | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+        ) -> History:
     """Train ``model`` with softmax cross-entropy + l2_lambda * sum(W^2) over its weight
     matrices (biases are not penalised), by mini-batch ``optimizer`` steps.
 
     x: (N, ...) float inputs; labels: (N,) ints. Stops early, recording the epoch, if the loss
     becomes NaN or inf. ``on_epoch(epoch, history)`` is called after each epoch (progress).
+    ``augment(batch, rng)``, if given, returns a randomly altered copy of each training batch
+    (e.g. ``random_shift``); the epoch's train metrics are measured on the unaltered x.
     """
     epochs = check_positive_int(epochs, "epochs")
     l2_lambda = check_non_negative(l2_lambda, "l2_lambda")
@@ -101,22 +129,12 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, 
     labels = check_labels(labels, len(x), n_classes=np.iinfo(np.int64).max)
     if validation is not None:
         validation = (check_array(validation[0], "validation inputs"), validation[1])
-    loss_fn = SoftmaxCrossEntropy()
-    weights = [p for p in model.parameters() if p.data.ndim > 1]
     history = History()
     for epoch in range(1, epochs + 1):
-        for idx in minibatches(len(x), batch_size, rng):
-            optimizer.zero_grad()
-            with np.errstate(over="ignore", invalid="ignore"):
-                scores = model.forward(x[idx])
-            if not np.isfinite(scores).all():  # diverged: record it, never crash a sweep
-                history.diverged_at_epoch = epoch
-                return history
-            loss_fn.forward(scores, labels[idx])
-            model.backward(loss_fn.backward())
-            if l2_lambda:
-                l2_penalty(weights, l2_lambda)
-            optimizer.step()
+        if not train_epoch(model, optimizer, x, labels, batch_size=batch_size, rng=rng,
+                           l2_lambda=l2_lambda, augment=augment):
+            history.diverged_at_epoch = epoch  # recorded, never a crash in the middle of a sweep
+            return history
         # the epoch's last step can be the one that blows up: measure before recording
         train = _metrics_unless_diverged(model, x, labels)
         val = _metrics_unless_diverged(model, *validation) if validation is not None else None
@@ -142,3 +160,26 @@ def _metrics_unless_diverged(model: Module, x: np.ndarray, labels: np.ndarray
             return None
         metrics = _metrics(scores, labels)
     return metrics if np.isfinite(metrics.loss) else None
+
+
+def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator,
+                 image_shape: tuple[int, int], fill: float = 0.0) -> np.ndarray:
+    """Translate each image by its own random (dy, dx), each in [-max_shift, max_shift],
+    filling the uncovered border with ``fill`` (the background value).
+
+    images: (N, H*W) flattened or (N, H, W), with (H, W) = image_shape; returns the same shape
+    and dtype. A classic augmentation for digits: the class does not change when the stroke
+    moves by a pixel, so the model learns that it should not care.
+    """
+    max_shift = int(max_shift)
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+    if max_shift == 0:
+        return images
+    n, (h, w) = len(images), image_shape
+    padded = np.pad(images.reshape(n, h, w), ((0, 0), (max_shift, max_shift),
+                                              (max_shift, max_shift)), constant_values=fill)
+    dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, n))
+    rows = (dy[:, None] + np.arange(h))[:, :, None]
+    cols = (dx[:, None] + np.arange(w))[:, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols].reshape(images.shape)

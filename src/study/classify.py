@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
+from threadpoolctl import threadpool_limits
 
 import barenet as bn
 from study.io import read_json
 
 SPLITS = ("train", "val", "test")
+IMAGE_SHAPE = (28, 28)
 
 
 @dataclass
@@ -30,7 +32,8 @@ def load_prepared(data_dir: str | Path, dtype: str) -> Prepared:
     """Read the prepare_mnist outputs; scale pixels to [0, 1], then standardise with the mean
     and standard deviation of the TRAIN split only (validation and test never leak in)."""
     data_dir = Path(data_dir)
-    raw = {s: np.load(data_dir / f"x_{s}.npy").reshape(-1, 28 * 28) for s in SPLITS}
+    raw = {s: np.load(data_dir / f"x_{s}.npy").reshape(-1, IMAGE_SHAPE[0] * IMAGE_SHAPE[1])
+           for s in SPLITS}
     labels = {s: np.load(data_dir / f"y_{s}.npy").astype(np.int64) for s in SPLITS}
     train = raw["train"].astype(np.float64) / 255.0
     mean, std = float(train.mean()), float(train.std())
@@ -38,7 +41,7 @@ def load_prepared(data_dir: str | Path, dtype: str) -> Prepared:
     meta = read_json(data_dir / "meta.json")
     preprocessing = {"flatten": "28x28 -> 784", "scale": "x / 255",
                      "standardise": "(x - mean) / std, statistics of the train split",
-                     "mean": mean, "std": std, "dtype": dtype}
+                     "mean": mean, "std": std, "background": -mean / std, "dtype": dtype}
     return Prepared(x, labels, meta["class_names"], preprocessing)
 
 
@@ -70,10 +73,21 @@ def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None
         if on_epoch is not None:
             on_epoch(epoch, history)
 
-    history = bn.fit(model, optimizer, x, y, epochs=int(section["epochs"]),
-                     batch_size=int(section["batch_size"]), rng=rng,
-                     l2_lambda=float(section["lambda"]),
-                     validation=(data.x["val"], data.y["val"]), on_epoch=end_of_epoch)
+    shift = int(section["shift"])
+    background = data.preprocessing["background"]
+
+    def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return bn.random_shift(batch, shift, rng, IMAGE_SHAPE, fill=background)
+
+    # One BLAS thread: mini-batch GEMMs are too small to gain from two, and when another
+    # process shares the cores (a parallel sweep, a busy CI machine) OpenBLAS threads that
+    # spin-wait for each other made an epoch 5-25x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        history = bn.fit(model, optimizer, x, y, epochs=int(section["epochs"]),
+                         batch_size=int(section["batch_size"]), rng=rng,
+                         l2_lambda=float(section["lambda"]),
+                         validation=(data.x["val"], data.y["val"]), on_epoch=end_of_epoch,
+                         augment=augment if shift else None)
     return model, history
 
 

@@ -10,7 +10,6 @@ Hydra is told to stay out of the workspace: run in place, no .hydra/ subdir, no 
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,12 +17,12 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-QUIET_HYDRA = [
-    "hydra.run.dir=.",
-    "hydra.output_subdir=null",
-    "hydra/job_logging=none",
-    "hydra/hydra_logging=none",
-]
+# Hydra settings layered on params.yaml: run in place, no .hydra/ subdir, no log files.
+QUIET_HYDRA = {
+    "defaults": [{"override hydra/job_logging": "none"},
+                 {"override hydra/hydra_logging": "none"}, "_self_"],
+    "hydra": {"run": {"dir": "."}, "output_subdir": None},
+}
 
 
 def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
@@ -32,14 +31,14 @@ def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
     docstring and every knob) and ``--cfg job`` work as with ``@hydra.main``."""
     script = Path(inspect.getfile(task)).resolve()
     project_root = script.parents[1]  # stages/<x>.py -> the project root
-    doc = inspect.getdoc(sys.modules[task.__module__]) or ""
+    # the stage script's docstring heads --help; "$" is escaped, Hydra interpolates help text
+    doc = inspect.cleandoc(task.__globals__.get("__doc__") or "").replace("$", "$$")
 
     def entry() -> None:
         params = OmegaConf.load(project_root / "params.yaml")
-        help_header = {"app_name": script.stem, "header": f"{doc}\n"}
+        help_header = {"hydra": {"help": {"app_name": script.stem, "header": f"{doc}\n"}}}
         ConfigStore.instance().store(
-            name="params", node=OmegaConf.merge(params, {"hydra": {"help": help_header}}))
-        sys.argv[1:1] = QUIET_HYDRA
+            name="params", node=OmegaConf.merge(QUIET_HYDRA, params, help_header))
         hydra.main(config_path=None, config_name="params", version_base=None)(task)()
 
     return entry

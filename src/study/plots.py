@@ -91,3 +91,35 @@ def kernel_grid(weight: np.ndarray, channel_names: list[str], suptitle: str,
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def filters_rgb(weights: np.ndarray, bound: float) -> np.ndarray:
+    """Colour filters (K, 3, kH, kW) as RGB images (K, kH, kW, 3) in [0, 1]: 0.5 + w / (2 bound),
+    clipped. Pass one ``bound`` for every bank to be compared, so equal weights look equal."""
+    if weights.ndim != 4 or weights.shape[1] != 3:
+        raise ValueError(f"filters must have shape (K, 3, kH, kW), got {weights.shape}")
+    if not bound > 0:
+        raise ValueError(f"bound must be > 0, got {bound!r}")
+    return np.clip(0.5 + weights.transpose(0, 2, 3, 1) / (2 * bound), 0.0, 1.0)
+
+
+def filter_bank_rows(banks: dict[str, np.ndarray], suptitle: str, cell: float = 0.6):
+    """One row of RGB filters per labelled bank, filters side by side, column i = filter i in
+    every row. banks: label -> (K, kH, kW, 3) images in [0, 1] (see ``filters_rgb``)."""
+    n_filters = max(len(images) for images in banks.values())
+    fig, axes = plt.subplots(len(banks), n_filters, squeeze=False,
+                             figsize=(cell * n_filters + 1.6, cell * len(banks) + 0.7))
+    for row, (label, images) in enumerate(banks.items()):
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(images):
+                ax.imshow(images[col], interpolation="nearest")
+            else:
+                ax.axis("off")
+            if row == 0:
+                ax.set_title(str(col), fontsize=7)
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,125 @@
+"""c0_targets: the given filter bank C0 = Conv2d(3, c0.out_channels, c0.kernel_size,
+padding=c0.padding) with zero bias, and its outputs on the prepared CIFAR-10 images (scaled to
+[0, 1]): the targets that c0_recover fits a fresh layer to.
+
+C0's weights come from c0.weights, a .npy file of shape (out_channels, 3, kernel_size,
+kernel_size) and any float dtype; when c0.weights is null, from <mirror>/C0_weights.npy, the
+mirror being data.mirror, else the BARENET_DATA_MIRROR environment variable. A missing file, a
+file that is not a .npy array, a wrong shape, a non-float dtype or NaN/inf is an error that
+names the file.
+
+Outputs: data/c0/{C0_weights,inputs,targets}.npy (float64: C0's weights, the images / 255,
+C0's outputs (N, out_channels, H, W)); reports/c0/targets.json (the weights' SHA-256 and the
+kind of source they came from, never a host path, so the report is the same on every machine).
+"""
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+import barenet as bn
+from study.data import MIRROR_ENV, mirror_root, sha256
+from study.hydra_app import stage_main
+from study.io import save_npy, write_json
+
+IMAGES = Path("data/cifar10/images.npy")
+OUT = Path("data/c0")
+REPORT = Path("reports/c0/targets.json")
+MIRROR_FILE = "C0_weights.npy"
+
+
+def expected_shape(out_channels: int, kernel_size: int) -> tuple[int, int, int, int]:
+    return (int(out_channels), 3, int(kernel_size), int(kernel_size))
+
+
+def weights_path(configured: str | None, mirror: Path | None) -> tuple[Path, str]:
+    """The weights file to read and the kind of source it is ("configured path" or "mirror")."""
+    if configured:
+        return Path(configured).expanduser(), "configured path (c0.weights)"
+    if mirror is None:
+        raise ValueError(f"no C0 weights file: set c0.weights to a .npy file, or point "
+                         f"data.mirror or {MIRROR_ENV} at a mirror holding {MIRROR_FILE}")
+    return mirror / MIRROR_FILE, f"mirror ({MIRROR_FILE} in data.mirror or {MIRROR_ENV})"
+
+
+def load_weights(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The array in the .npy file ``path`` (its own float dtype), which must be a finite float
+    array of ``shape``; anything else is an error naming the file, what it holds and what is
+    expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"C0 weights file {path} does not exist: set c0.weights to a .npy file of shape "
+            f"{shape} (null reads {MIRROR_FILE} from the data mirror)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"C0 weights file {path} is not a readable .npy array ({reason}); write one with "
+            f"numpy.save(path, weights) for weights of shape {shape}") from None
+    if isinstance(array, np.lib.npyio.NpzFile):
+        names = list(array.files)
+        array.close()
+        raise ValueError(f"C0 weights file {path} is an .npz archive (arrays {names}); expected "
+                         f"a .npy file holding one array of shape {shape}")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"C0 weights file {path} holds dtype {array.dtype}; expected a float "
+                         f"array (float32 or float64) of shape {shape}")
+    if array.shape != shape:
+        raise ValueError(
+            f"C0 weights file {path} holds shape {array.shape}; expected {shape} = "
+            "(c0.out_channels, 3 colour channels, c0.kernel_size, c0.kernel_size): fix the file "
+            "or those settings")
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise ValueError(f"C0 weights file {path} contains {bad} NaN or inf values; every "
+                         "weight must be a finite number")
+    return array
+
+
+def scale_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 3, H, W) images -> float64 in [0, 1]."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected uint8 images (N, 3, H, W) from prepare_cifar10, got dtype "
+                         f"{images.dtype} and shape {images.shape}")
+    return images.astype(np.float64) / 255.0
+
+
+def c0_outputs(weights: np.ndarray, x: np.ndarray, padding: int) -> np.ndarray:
+    """C0(x) for barenet's Conv2d with ``weights`` and a zero bias: (N, out, H_out, W_out)."""
+    out_channels, in_channels, kh, kw = weights.shape
+    c0 = bn.Conv2d(in_channels, out_channels, (kh, kw), padding=padding, bias=True)
+    c0.weight.data = weights.copy()
+    c0.bias.data = np.zeros(out_channels)
+    return c0(x)
+
+
+@stage_main
+def main(cfg: DictConfig) -> None:
+    c = cfg.c0
+    shape = expected_shape(c.out_channels, c.kernel_size)
+    path, source = weights_path(c.weights, mirror_root(cfg.data.mirror))
+    in_file = load_weights(path, shape)
+    weights, digest = in_file.astype(np.float64), sha256(path)
+    x = scale_images(np.load(IMAGES))
+    targets = c0_outputs(weights, x, c.padding)
+    save_npy(OUT / "C0_weights.npy", weights)
+    save_npy(OUT / "inputs.npy", x)
+    save_npy(OUT / "targets.npy", targets)
+    write_json(REPORT, {
+        "weights": {"source": source, "file_name": path.name, "sha256": digest,
+                    "shape": list(weights.shape), "dtype_in_file": str(in_file.dtype),
+                    "min": float(weights.min()), "max": float(weights.max()),
+                    "std": float(weights.std())},
+        "layer": f"Conv2d({shape[1]}, {shape[0]}, {c.kernel_size}, padding={c.padding}), bias 0",
+        "inputs": {"from": str(IMAGES), "scaling": "x / 255", "shape": list(x.shape)},
+        "targets": {"shape": list(targets.shape), "dtype": str(targets.dtype)},
+    })
+    print(f"c0_targets: C0 {shape} from {source}, sha256 {digest[:12]}...; targets "
+          f"{targets.shape} on {len(x)} images", flush=True)
+
+
+if __name__ == "__main__":
+    main()

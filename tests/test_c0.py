@@ -1,0 +1,300 @@
+"""The C0-recovery stages: loading and checking the given weights, the targets, both optimiser
+runs on tiny data, recovery of a second, differently drawn weights file on CIFAR-10 images, and
+the two stage scripts end to end in a scratch project."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from helpers import load_stage
+from omegaconf import OmegaConf
+
+from barenet.conv import conv2d_naive_forward
+from study.data import MIRROR_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = OmegaConf.load(ROOT / "conf" / "c0" / "default.yaml")
+CIFAR = ROOT / "data" / "cifar10" / "images.npy"
+SHAPE = (20, 3, 5, 5)
+
+
+
+
+
+targets_stage = load_stage("c0_targets")
+recover_stage = load_stage("c0_recover")
+
+
+def natural_like_images(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (n, 3, size, size) images whose spectrum falls like 1/f, as natural images' does
+    (most energy at low frequencies, so image patches are ill-conditioned as in CIFAR-10)."""
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij"))
+    amplitude = 1.0 / np.maximum(f, 1.0 / size)
+
+    def field(shape):
+        noise = np.fft.fft2(rng.standard_normal(shape))
+        return np.fft.ifft2(noise * amplitude).real
+
+    luminance = field((n, 1, size, size))
+    colour = luminance + 0.3 * field((n, 3, size, size))  # correlated channels
+    lo = colour.min(axis=(1, 2, 3), keepdims=True)
+    hi = colour.max(axis=(1, 2, 3), keepdims=True)
+    return np.round(255 * (colour - lo) / (hi - lo)).astype(np.uint8)
+
+
+def cifar_or_natural_like(n: int) -> np.ndarray:
+    """The first n prepared CIFAR-10 images if the prepare stage has run, else look-alikes."""
+    if CIFAR.is_file():
+        return np.load(CIFAR)[:n]
+    return natural_like_images(n, 32, np.random.default_rng(0))
+
+
+# --- c0_targets: where the weights come from and what is accepted ----------------------------
+
+def test_weights_path_prefers_the_configured_file_then_the_mirror(tmp_path):
+    path, kind = targets_stage.weights_path("some/w.npy", tmp_path)
+    assert path == Path("some/w.npy") and "configured" in kind
+    path, kind = targets_stage.weights_path(None, tmp_path)
+    assert path == tmp_path / "C0_weights.npy" and "mirror" in kind
+    assert str(tmp_path) not in kind  # reports name the kind of source, never a host path
+    with pytest.raises(ValueError, match=f"c0.weights.*{MIRROR_ENV}"):
+        targets_stage.weights_path(None, None)
+
+
+def test_load_weights_accepts_any_float_file_of_the_right_shape(tmp_path):
+    weights = np.random.default_rng(0).normal(0, 0.5, SHAPE).astype(np.float32)
+    np.save(tmp_path / "w.npy", weights)
+    loaded = targets_stage.load_weights(tmp_path / "w.npy", SHAPE)
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, weights)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"this is not an array\n", "not a readable .npy array"),
+    (npy_bytes(np.zeros(SHAPE))[:200], "not a readable .npy array"),  # truncated
+    (npy_bytes(np.array([{"w": 1}], dtype=object), allow_pickle=True), "not a readable .npy"),
+    (npy_bytes(np.zeros((20, 3, 3, 3))), r"shape \(20, 3, 3, 3\); expected \(20, 3, 5, 5\)"),
+    (npy_bytes(np.zeros((3, 20, 5, 5))), r"shape \(3, 20, 5, 5\)"),
+    (npy_bytes(np.zeros(SHAPE, dtype=np.int64)), "dtype int64; expected a float array"),
+    (npy_bytes(np.zeros(SHAPE, dtype=np.complex128)), "dtype complex128"),
+    (npy_bytes(np.full(SHAPE, np.nan)), "1500 NaN or inf"),
+])
+def test_load_weights_names_the_file_and_the_problem(tmp_path, content, match):
+    path = write_bytes(tmp_path / "C0_bad.npy", content)
+    with pytest.raises(ValueError, match=match) as error:
+        targets_stage.load_weights(path, SHAPE)
+    assert str(path) in str(error.value)
+
+
+def test_load_weights_says_when_the_file_is_missing_or_an_archive(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist.*c0.weights"):
+        targets_stage.load_weights(tmp_path / "nowhere.npy", SHAPE)
+    np.savez(tmp_path / "w.npz", w=np.zeros(SHAPE))
+    with pytest.raises(ValueError, match=r"\.npz archive \(arrays \['w'\]\)"):
+        targets_stage.load_weights(tmp_path / "w.npz", SHAPE)
+
+
+def test_a_single_inf_is_counted(tmp_path):
+    weights = np.zeros(SHAPE)
+    weights[3, 1, 2, 2] = np.inf
+    np.save(tmp_path / "w.npy", weights)
+    with pytest.raises(ValueError, match="contains 1 NaN or inf"):
+        targets_stage.load_weights(tmp_path / "w.npy", SHAPE)
+
+
+def test_images_are_scaled_to_the_unit_interval_in_float64():
+    images = np.array([0, 51, 255], dtype=np.uint8).reshape(1, 3, 1, 1)
+    x = targets_stage.scale_images(images)
+    assert x.dtype == np.float64 and np.allclose(x.ravel(), [0.0, 0.2, 1.0])
+    with pytest.raises(ValueError, match="uint8 images"):
+        targets_stage.scale_images(images.astype(np.float64))
+
+
+def test_targets_are_the_zero_bias_convolution():
+    rng = np.random.default_rng(1)
+    weights, x = rng.normal(0, 0.2, (4, 3, 5, 5)), rng.uniform(0, 1, (2, 3, 8, 8))
+    expected = conv2d_naive_forward(x, weights, np.zeros(4), padding=2)
+    assert np.allclose(targets_stage.c0_outputs(weights, x, padding=2), expected, atol=1e-13)
+
+
+# --- c0_recover: the two runs on tiny data -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny():
+    """6 natural-like 12x12 images, a 4-filter C0 and its targets."""
+    rng = np.random.default_rng(2)
+    x = targets_stage.scale_images(natural_like_images(6, 12, rng))
+    weights = rng.normal(0, 0.2, (4, 3, 5, 5))
+    return x, targets_stage.c0_outputs(weights, x, padding=2), weights
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """As in the stage: OpenBLAS threads crawl when other processes share the cores."""
+    with recover_stage.one_blas_thread():
+        yield
+
+
+def test_cg_recovers_the_weights_and_records_its_curve(tiny):
+    x, targets, weights = tiny
+    init = recover_stage.initial_weights(weights.shape, seed=0)
+    assert np.abs(init).max() <= 1 and init.std() > 0.5  # U(-1, 1)
+    run = recover_stage.run_cg(x, targets, init, padding=2, tol=1e-13, max_iter=300,
+                               memory=None, separable=True, true_weights=weights, log=quiet)
+    assert run.converged and run.iterations <= 100
+    assert run.gradient_passes == 2 * run.iterations
+    errors = recover_stage.errors(run.weights, run.curve[-1]["loss"], weights,
+                                  np.linalg.norm(targets))
+    assert errors["relative_weight_error"] < 1e-6 and errors["relative_output_error"] < 1e-6
+    assert [r["step"] for r in run.curve] == list(range(run.iterations + 1))
+    assert run.curve[0]["relative_weight_error"] > 1
+
+
+def test_cg_reports_hitting_its_cap_as_not_converged(tiny):
+    x, targets, weights = tiny
+    init = recover_stage.initial_weights(weights.shape, seed=0)
+    run = recover_stage.run_cg(x, targets, init, padding=2, tol=1e-13, max_iter=3,
+                               memory=None, separable=True, true_weights=weights, log=quiet)
+    assert not run.converged and run.iterations == 3 and len(run.curve) == 4
+
+
+def test_sgd_stops_at_its_tolerance_or_its_cap(tiny):
+    x, targets, weights = tiny
+    init = recover_stage.initial_weights(weights.shape, seed=0)
+    settings = dict(padding=2, lr=0.05, momentum=0.9, batch_size=2, seed=0,
+                    true_weights=weights, log=quiet)
+    capped = recover_stage.run_sgd(x, targets, init, max_epochs=4, tol=1e-6, **settings)
+    assert not capped.converged and capped.gradient_passes == 4 and capped.iterations == 12
+    assert len(capped.curve) == 5
+    assert capped.curve[-1]["loss"] < capped.curve[0]["loss"]
+    loose = recover_stage.run_sgd(x, targets, init, max_epochs=50, tol=0.5, **settings)
+    assert loose.converged and loose.curve[-1]["relative_output_error"] <= 0.5
+    assert loose.gradient_passes < 50
+
+
+def test_sgd_divergence_says_to_lower_the_learning_rate(tiny):
+    x, targets, weights = tiny
+    init = recover_stage.initial_weights(weights.shape, seed=0)
+    with pytest.raises(RuntimeError, match="lower c0.sgd.lr"), np.errstate(all="ignore"):
+        recover_stage.run_sgd(x, targets, init, padding=2, lr=1e3, momentum=0.9, batch_size=2,
+                              max_epochs=50, tol=1e-6, seed=0, true_weights=weights, log=quiet)
+
+
+@pytest.mark.parametrize("setting, value", [("max_iter", 0), ("tol", -1.0)])
+def test_bad_cg_settings_are_named(tiny, setting, value):
+    x, targets, weights = tiny
+    settings = dict(padding=2, tol=1e-13, max_iter=10, memory=None, separable=True,
+                    true_weights=weights, log=quiet)
+    settings[setting] = value
+    with pytest.raises(ValueError, match=f"c0.cg.{setting}"):
+        recover_stage.run_cg(x, targets, weights, **settings)
+
+
+def test_least_squares_reference_and_condition_number(tiny):
+    x, targets, weights = tiny
+    reference, condition = recover_stage.least_squares_reference(x, targets, 5, padding=2)
+    assert np.allclose(reference, weights, atol=1e-9)
+    assert condition > 1e3  # natural-like images make ill-conditioned patches
+
+
+# --- acceptance: a second, differently drawn weights file --------------------------------------
+
+@pytest.mark.parametrize("draw", ["normal_0.5", "uniform_float32"])
+def test_a_differently_drawn_weights_file_is_recovered_with_the_default_settings(tmp_path, draw):
+    """The default c0.cg settings recover another (20, 3, 5, 5) file, read through the stage's
+    own loader, on 30 CIFAR-10 images (or look-alikes when the data is not prepared)."""
+    rng = np.random.default_rng(11)
+    drawn = (rng.normal(0, 0.5, SHAPE) if draw == "normal_0.5"
+             else rng.uniform(-1, 1, SHAPE).astype(np.float32))
+    np.save(tmp_path / "other.npy", drawn)
+    weights = targets_stage.load_weights(tmp_path / "other.npy", SHAPE).astype(np.float64)
+    x = targets_stage.scale_images(cifar_or_natural_like(30))
+    targets = targets_stage.c0_outputs(weights, x, DEFAULTS.padding)
+    init = recover_stage.initial_weights(SHAPE, DEFAULTS.init_seed)
+    cg = DEFAULTS.cg
+    run = recover_stage.run_cg(x, targets, init, padding=DEFAULTS.padding, tol=cg.tol,
+                               max_iter=cg.max_iter, memory=cg.memory, separable=cg.separable,
+                               true_weights=weights, log=quiet)
+    errors = recover_stage.errors(run.weights, run.curve[-1]["loss"], weights,
+                                  np.linalg.norm(targets))
+    assert run.converged
+    assert errors["relative_weight_error"] <= 1e-6
+    assert errors["relative_output_error"] <= 1e-6
+
+
+# --- both stage scripts, end to end, in a scratch project ---------------------------------------
+
+def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
+    (tmp_path / "stages").mkdir()
+    for name in ("c0_targets", "c0_recover"):
+        source = (ROOT / "stages" / f"{name}.py").read_text()
+        (tmp_path / "stages" / f"{name}.py").write_text(source)
+    rng = np.random.default_rng(3)
+    (tmp_path / "data" / "cifar10").mkdir(parents=True)
+    np.save(tmp_path / "data" / "cifar10" / "images.npy", natural_like_images(5, 10, rng))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    np.save(mirror / "C0_weights.npy", rng.normal(0, 0.2, (3, 3, 5, 5)))
+    c0 = OmegaConf.to_container(DEFAULTS)
+    c0.update(out_channels=3)
+    c0["sgd"].update(max_epochs=3, batch_size=2)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"mirror": None}, "c0": c0}))
+    env = {**os.environ, MIRROR_ENV: str(mirror)}
+
+    def run(script: str) -> str:
+        result = subprocess.run([sys.executable, f"stages/{script}.py"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    run("c0_targets")
+    out = run("c0_recover")
+    assert out.count("\n") < 20  # compact progress
+    reports = tmp_path / "reports" / "c0"
+    targets = json.loads((reports / "targets.json").read_text())
+    assert targets["weights"]["source"].startswith("mirror") and str(mirror) not in str(targets)
+    metrics = json.loads((reports / "metrics.json").read_text())
+    keys = {"max_abs_weight_error", "relative_weight_error", "relative_output_error",
+            "iterations", "seconds", "converged"}
+    assert keys <= set(metrics["sgd"]) and keys <= set(metrics["cg"])
+    assert metrics["cg"]["converged"] and metrics["cg"]["relative_weight_error"] < 1e-6
+    assert not metrics["sgd"]["converged"] and metrics["sgd"]["iterations"] == 9
+    header = (reports / "loss_cg.csv").read_text().splitlines()[0]
+    assert header.startswith("step,gradient_passes,loss,relative_output_error")
+    assert (reports / "filters.png").read_bytes()[:4] == b"\x89PNG"
+
+    first = {p.name: p.read_bytes() for p in reports.iterdir()}
+    run("c0_recover")
+    second = {p.name: p.read_bytes() for p in reports.iterdir()}
+    assert first.keys() == second.keys()
+    for name in first:
+        if name != "metrics.json":
+            assert first[name] == second[name], f"{name} differs between two runs"
+
+    def without_seconds(data: bytes) -> dict:
+        metrics = json.loads(data)
+        for name in ("sgd", "cg"):
+            metrics[name].pop("seconds")
+        return metrics
+
+    assert without_seconds(first["metrics.json"]) == without_seconds(second["metrics.json"])
