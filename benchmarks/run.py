@@ -18,12 +18,10 @@ Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -32,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
 import barenet
 from barenet.conv import Conv2d, conv2d_naive_backward, conv2d_naive_forward
+from study.io import write_text
 
 RESULTS = Path(__file__).with_name("results.json")
 ROUNDS = 3  # alternating barenet/torch blocks
@@ -228,18 +228,6 @@ def environment() -> dict:
     return info
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Temp file + rename, so an interrupted run never leaves a half-written JSON."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def busy_note(load: list[float]) -> str | None:
     """A warning for the JSON when other processes were competing for the cores."""
     if load[0] < 0.5:
@@ -250,11 +238,7 @@ def busy_note(load: list[float]) -> str | None:
 
 
 def limit_blas_threads(threads: int):
-    """numpy's BLAS thread count (threadpoolctl), or a no-op when it is not installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
+    """numpy's BLAS thread count for the duration of a with-block."""
     return threadpool_limits(threads, user_api="blas")
 
 
@@ -290,7 +274,7 @@ def run(output: Path) -> dict:
     results["targets_met"] = {name: entry["meets_target"] for name, entry in results.items()
                               if isinstance(entry, dict) and "meets_target" in entry}
     text = json.dumps(results, indent=2)
-    write_atomically(output, text + "\n")
+    write_text(output, text + "\n")
     print(text)
     return results
 

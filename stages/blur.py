@@ -116,7 +116,7 @@ def to_rgb(images: np.ndarray) -> np.ndarray:
 @stage_main
 def main(cfg: DictConfig) -> None:
     weights = cfg.blur.kernel
-    weights = OmegaConf.to_container(weights) if OmegaConf.is_config(weights) else weights
+    weights = OmegaConf.to_container(weights)
     kernel = kernel_2d(weights)
     images = np.load(DATA / "images.npy")
     labels = np.load(DATA / "labels.npy")

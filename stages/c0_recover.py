@@ -43,6 +43,7 @@ from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
 import barenet as bn
+from barenet._checks import check_non_negative, check_positive_int
 from barenet.conv import conv2d_forward
 from study.hydra_app import stage_main
 from study.io import save_figure, write_csv, write_json
@@ -68,18 +69,6 @@ class Run:
     gradient_passes: int
     converged: bool
     seconds: float
-
-
-def positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def non_negative(value, name: str) -> float:
-    if not (isinstance(value, int | float) and np.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 def initial_weights(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -126,9 +115,9 @@ def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: in
     * H_out * W_out). Stops when the relative output error on all images is <= tol (checked
     after each epoch) or after ``max_epochs``. ``true_weights`` (C0's) only measure the
     curve's weight error."""
-    max_epochs = positive_int(max_epochs, "c0.sgd.max_epochs")
-    batch_size = positive_int(batch_size, "c0.sgd.batch_size")
-    tol = non_negative(tol, "c0.sgd.tol")
+    max_epochs = check_positive_int(max_epochs, "c0.sgd.max_epochs")
+    batch_size = check_positive_int(batch_size, "c0.sgd.batch_size")
+    tol = check_non_negative(tol, "c0.sgd.tol")
     layer = new_layer(init, padding)
     optimizer = bn.SGD(layer.parameters(), lr=lr, momentum=momentum)
     loss_fn, rng = bn.L2Loss(), np.random.default_rng(seed)
@@ -168,8 +157,8 @@ def run_cg(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int
     """barenet.ConjugateGradient on the L2 loss over all images. Stops when the gradient norm
     is <= tol times its first value, or after ``max_iter`` iterations. ``true_weights`` (C0's)
     only measure the curve's weight error."""
-    max_iter = positive_int(max_iter, "c0.cg.max_iter")
-    tol = non_negative(tol, "c0.cg.tol")
+    max_iter = check_positive_int(max_iter, "c0.cg.max_iter")
+    tol = check_non_negative(tol, "c0.cg.tol")
     layer = new_layer(init, padding)
     optimizer = bn.ConjugateGradient(layer.parameters(), memory=memory, separable=separable)
     loss_fn = bn.L2Loss()

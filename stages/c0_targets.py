@@ -4,9 +4,9 @@ padding=c0.padding) with zero bias, and its outputs on the prepared CIFAR-10 ima
 
 C0's weights come from c0.weights, a .npy file of shape (out_channels, 3, kernel_size,
 kernel_size) and any float dtype; when c0.weights is null, from <mirror>/C0_weights.npy, the
-mirror being data.mirror, else the BARENET_DATA_MIRROR environment variable. A missing file, a
-file that is not a .npy array, a wrong shape, a non-float dtype or NaN/inf is an error that
-names the file.
+mirror being data.mirror, else the BARENET_DATA_MIRROR environment variable. Its SHA-256 must
+equal c0.weights_sha256 (unless null). A missing file, a file that is not a .npy array, a wrong
+shape, a non-float dtype, NaN/inf or another checksum is an error that names the file.
 
 Outputs: data/c0/{C0_weights,inputs,targets}.npy (float64: C0's weights, the images / 255,
 C0's outputs (N, out_channels, H, W)); reports/c0/targets.json (the weights' SHA-256 and the
@@ -79,6 +79,19 @@ def load_weights(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
+def check_digest(path: Path, expected: str | None) -> str:
+    """The file's SHA-256, which must equal ``expected`` (c0.weights_sha256) unless that is
+    null. Pinning it makes the weights' content a DVC param: a different file cannot slip in
+    unnoticed by `dvc repro`, since the file itself may live outside the repository."""
+    digest = sha256(path)
+    if expected and digest != expected:
+        raise ValueError(
+            f"C0 weights file {path} has sha256 {digest}, but c0.weights_sha256 expects "
+            f"{expected}. To use this file, set c0.weights_sha256 to {digest} (or null, which "
+            "accepts any file but lets DVC miss a change of its content)")
+    return digest
+
+
 def scale_images(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 3, H, W) images -> float64 in [0, 1]."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3:
@@ -102,7 +115,7 @@ def main(cfg: DictConfig) -> None:
     shape = expected_shape(c.out_channels, c.kernel_size)
     path, source = weights_path(c.weights, mirror_root(cfg.data.mirror))
     in_file = load_weights(path, shape)
-    weights, digest = in_file.astype(np.float64), sha256(path)
+    weights, digest = in_file.astype(np.float64), check_digest(path, c.weights_sha256)
     x = scale_images(np.load(IMAGES))
     targets = c0_outputs(weights, x, c.padding)
     save_npy(OUT / "C0_weights.npy", weights)

@@ -1,7 +1,7 @@
 """fraction_point: the data-fraction bonus. Retrain a classifier with its chosen
 hyperparameters on a seeded random subset (a fraction) of the train split and report its test
 accuracy. dvc.yaml runs one point per fraction (linear_fraction@0.1, ...), passing
-`model=... fraction.fraction=...`.
+`model=... +fraction.fraction=...`.
 
 Output: reports/<model>/fraction/<fraction>.json.
 """
@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 import barenet as bn
 from study.classify import load_prepared, train, with_chosen_point
+from study.data import seeded_subset
 from study.hydra_app import stage_main
 from study.io import write_json
 
@@ -21,8 +22,7 @@ def subset(n: int, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of round(n * fraction) rows drawn without replacement."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction.fraction must be in (0, 1], got {fraction!r}")
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.permutation(n)[:max(1, round(n * fraction))])
+    return seeded_subset(n, max(1, round(n * fraction)), seed)
 
 
 @stage_main

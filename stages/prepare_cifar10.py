@@ -21,7 +21,8 @@ REPORT = Path("reports/data/cifar10.json")
 @stage_main
 def main(cfg: DictConfig) -> None:
     images, labels, source = fetch_cifar10_sample(
-        Path(cfg.data.root), mirror_root(cfg.data.mirror), cfg.cifar10.n_images, cfg.cifar10.seed)
+        Path(cfg.data.root), mirror_root(cfg.data.mirror), cfg.cifar10.n_images, cfg.cifar10.seed,
+        cfg.cifar10.source)
     save_npy(OUT / "images.npy", images)
     save_npy(OUT / "labels.npy", labels)
     write_json(REPORT, {

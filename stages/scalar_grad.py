@@ -124,7 +124,7 @@ def markdown(records: list[dict], fd_step: float) -> str:
 @stage_main
 def main(cfg: DictConfig) -> None:
     points = cfg.scalar.points
-    points = OmegaConf.to_container(points) if OmegaConf.is_config(points) else points
+    points = OmegaConf.to_container(points)
     points, fd_step = check_config(points, cfg.scalar.fd_step)
     records = [check_point(p, fd_step) for p in points]
     write_json(OUT / "gradients.json", records)

@@ -1,8 +1,8 @@
 """sweep_point: train one point of a hyperparameter sweep and record its validation scores.
 
 dvc.yaml runs it once per matrix point (linear_sweep@..., mlp_sweep@...), passing the model
-(`model=linear` or `model=mlp`) and the point's values as overrides (e.g. `linear.lr=0.1
-linear.lambda=0.001`). A point whose loss becomes NaN or inf is recorded as diverged, with the
+(`model=linear` or `model=mlp`) and the point's values as new keys (e.g. `+linear.lr=0.1
++linear.lambda=0.001`). A point whose loss becomes NaN or inf is recorded as diverged, with the
 epoch, and never stops the sweep.
 
 Output: reports/<model>/sweep/<point>.json (final and per-epoch train/val loss and accuracy).

@@ -16,7 +16,7 @@ from helpers import load_stage
 from omegaconf import OmegaConf
 
 from barenet.conv import conv2d_naive_forward
-from study.data import MIRROR_ENV
+from study.data import MIRROR_ENV, sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = OmegaConf.load(ROOT / "conf" / "c0" / "default.yaml")
@@ -256,7 +256,7 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
     mirror.mkdir()
     np.save(mirror / "C0_weights.npy", rng.normal(0, 0.2, (3, 3, 5, 5)))
     c0 = OmegaConf.to_container(DEFAULTS)
-    c0.update(out_channels=3)
+    c0.update(out_channels=3, weights_sha256=sha256(mirror / "C0_weights.npy"))
     c0["sgd"].update(max_epochs=3, batch_size=2)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"mirror": None}, "c0": c0}))
     env = {**os.environ, MIRROR_ENV: str(mirror)}
@@ -298,3 +298,11 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
         return metrics
 
     assert without_seconds(first["metrics.json"]) == without_seconds(second["metrics.json"])
+
+
+def test_a_weights_file_other_than_the_pinned_one_is_refused_with_the_fix(tmp_path):
+    path = tmp_path / "C0_weights.npy"
+    np.save(path, np.zeros((2, 3, 5, 5)))
+    assert targets_stage.check_digest(path, None) == sha256(path)
+    with pytest.raises(ValueError, match=f"set c0.weights_sha256 to {sha256(path)}"):
+        targets_stage.check_digest(path, "0" * 64)

@@ -46,7 +46,7 @@ def test_every_stage_explains_itself_and_its_knobs_in_help(script, tmp_path):
 
 def test_cfg_job_prints_the_composed_config_with_overrides():
     result = subprocess.run([sys.executable, "stages/sweep_point.py", "--cfg", "job",
-                             "model=mlp", "mlp.lr=0.5"], cwd=ROOT, capture_output=True,
+                             "model=mlp", "+mlp.lr=0.5"], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "model: mlp" in result.stdout and "lr: 0.5" in result.stdout

@@ -3,6 +3,8 @@ and how to fix it, so a user never has to decode a deep NumPy traceback."""
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -24,14 +26,18 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+
+
 def check_positive(value, name: str) -> float:
-    if not np.isfinite(value) or value <= 0:
+    if not _is_number(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def check_non_negative(value, name: str) -> float:
-    if not np.isfinite(value) or value < 0:
+    if not _is_number(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 

@@ -35,8 +35,6 @@ class Module:
     """Base class: subclasses implement ``forward`` and ``backward``; parameters and child
     modules are discovered from attributes, in the order they were assigned."""
 
-    training: bool = True
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -45,13 +43,6 @@ class Module:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
-
-    def children(self) -> Iterator[Module]:
-        for value in vars(self).values():
-            if isinstance(value, Module):
-                yield value
-            elif isinstance(value, list | tuple):
-                yield from (v for v in value if isinstance(v, Module))
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():

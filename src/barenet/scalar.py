@@ -239,14 +239,18 @@ def sigmoid(x: Scalar) -> Scalar:
 
 
 def log(x: Scalar) -> Scalar:
-    """Natural log. log(sigmoid(v)) is computed as log-sigmoid straight from v, which stays
-    finite and exact for large negative v, where sigmoid(v) itself underflows to 0."""
+    """Natural log. The value of log(sigmoid(v)) is computed as log-sigmoid straight from v,
+    exact for any v. Where sigmoid(v) underflows (v < about -745) the node is wired straight
+    to v, with derivative 1 - sigmoid(v): finite where 1/sigmoid(v) would not be (the sigmoid
+    node itself then receives no gradient)."""
     x = _lift(x)
     if x.op == "sigmoid":
         (v,) = x._parents
-        # log(sigmoid(v)) = -log1p(exp(-v)) = v - log1p(exp(v)); its derivative is 1 - sigmoid(v)
+        # log(sigmoid(v)) = -log1p(exp(-v)) = v - log1p(exp(v))
         value = -math.log1p(math.exp(-v.value)) if v.value >= 0 else (
             v.value - math.log1p(math.exp(v.value)))
+        if x.value > 0:
+            return _unary("log", x, value, 1 / x.value)
         return _unary("log", v, value, _stable_sigmoid(-v.value), shown=x)
     if x.value <= 0:
         raise ValueError(f"log of a non-positive value: {x.expr} = {x.value!r}")

@@ -110,31 +110,47 @@ def load_mnist(raw_root: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def seeded_subset(n: int, k: int, seed: int) -> np.ndarray:
+    """Sorted indices of k of range(n), drawn without replacement: the first k of a seeded
+    permutation (every subset the study takes: validation rows, training fractions, images)."""
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted index arrays (train, validation) of a seeded random split of range(n)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction!r}")
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = round(n * val_fraction)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    val = seeded_subset(n, round(n * val_fraction), seed)
+    return np.setdiff1d(np.arange(n), val), val
 
 
-def fetch_cifar10_sample(root: Path, mirror: Path | None, n_images: int, seed: int
-                         ) -> tuple[np.ndarray, np.ndarray, str]:
+CIFAR10_SOURCES = ("auto", "official", "mirror")
+
+
+def fetch_cifar10_sample(root: Path, mirror: Path | None, n_images: int, seed: int,
+                         source: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
     """``n_images`` training images chosen reproducibly: uint8 (n, 3, 32, 32) NCHW, int64 labels,
-    and the source used. Prefers the official archive; falls back to a JPEG image-folder mirror
-    (``<mirror>/cifar10-jpg/train/<class>/*.jpg``), whose pixels differ slightly (lossy JPEG)."""
+    and the source used. ``source`` "official" takes the official archive (data root or
+    download), "mirror" a JPEG image-folder mirror (``<mirror>/cifar10-jpg/train/<class>/*.jpg``,
+    whose pixels differ slightly: lossy JPEG), "auto" the first of the two that works. Pinning
+    it makes the choice a DVC param, so the images cannot change with the network."""
+    if source not in CIFAR10_SOURCES:
+        raise ValueError(f"cifar10.source must be one of {CIFAR10_SOURCES}, got {source!r}")
     attempts = []
-    try:
-        from torchvision.datasets import CIFAR10
+    if source != "mirror":
+        try:
+            from torchvision.datasets import CIFAR10
 
-        ds = CIFAR10(str(root), train=True, download=True)
-        images, labels = ds.data, np.asarray(ds.targets)  # (N, 32, 32, 3) HWC
-        pick = _choose(len(labels), n_images, seed)
-        return (np.ascontiguousarray(images[pick].transpose(0, 3, 1, 2)),
-                labels[pick].astype(np.int64), "official archive (cifar-10-python.tar.gz)")
-    except Exception as exc:
-        attempts.append(f"official download via torchvision: {_first_line(exc)}")
+            ds = CIFAR10(str(root), train=True, download=True)
+            images, labels = ds.data, np.asarray(ds.targets)  # (N, 32, 32, 3) HWC
+            pick = _choose(len(labels), n_images, seed)
+            return (np.ascontiguousarray(images[pick].transpose(0, 3, 1, 2)),
+                    labels[pick].astype(np.int64), "official archive (cifar-10-python.tar.gz)")
+        except Exception as exc:
+            attempts.append(f"official download via torchvision: {_first_line(exc)}")
+    if source == "official":
+        raise DataSourceError(_no_source_message("CIFAR-10", attempts, "(cifar10.source is "
+                                                 "'official': set it to 'mirror' or 'auto')"))
     if mirror is None:
         attempts.append(f"local mirror: none given (set data.mirror or {MIRROR_ENV})")
         raise DataSourceError(_no_source_message("CIFAR-10", attempts,
@@ -156,7 +172,7 @@ def fetch_cifar10_sample(root: Path, mirror: Path | None, n_images: int, seed: i
 def _choose(n: int, k: int, seed: int) -> np.ndarray:
     if not 1 <= k <= n:
         raise ValueError(f"cannot choose {k} images from a split of {n}: use 1 <= n_images <= {n}")
-    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+    return seeded_subset(n, k, seed)
 
 
 def _check_class_folders(folder: Path) -> None:
