@@ -55,8 +55,8 @@ def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("study")
-    for item in ("dvc.yaml", "conf", "stages", "src", ".dvc/config", ".dvc/.gitignore", ".dvc/plots",
-                 ".dvcignore", ".gitignore"):
+    for item in ("dvc.yaml", "conf", "stages", "src", ".dvc/config", ".dvc/.gitignore",
+                 ".dvc/plots", ".dvcignore", ".gitignore"):
         source, target = ROOT / item, repo / item
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
