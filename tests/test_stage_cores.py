@@ -78,3 +78,25 @@ def test_npy_bytes_depend_only_on_the_array(tmp_path):
     save_npy(tmp_path / "b.npy", a.copy())
     assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
     assert np.array_equal(np.load(tmp_path / "a.npy"), a)
+
+
+def test_standardisation_uses_the_train_split_only(tmp_path):
+    from study.classify import load_prepared
+    from study.io import write_json
+
+    pixels = {"train": 0, "val": 200, "test": 255}  # val and test far from train
+    for split, value in pixels.items():
+        images = np.full((3, 28, 28), value, dtype=np.uint8)
+        images[0, 0, 0] = 100  # some spread, so the std is not zero
+        save_npy(tmp_path / f"x_{split}.npy", images)
+        save_npy(tmp_path / f"y_{split}.npy", np.array([0, 1, 2], dtype=np.uint8))
+    write_json(tmp_path / "meta.json", {"class_names": ["a", "b", "c"]})
+    data = load_prepared(tmp_path, "float32")
+    train = np.full((3, 784), 0.0)
+    train[0, 0] = 100 / 255
+    assert data.preprocessing["mean"] == pytest.approx(train.mean())
+    assert data.preprocessing["std"] == pytest.approx(train.std())
+    assert data.x["train"].dtype == np.float32 and data.x["val"].shape == (3, 784)
+    assert data.y["test"].dtype == np.int64 and data.class_names == ["a", "b", "c"]
+    assert abs(float(data.x["train"].mean())) < 1e-6  # centred on train, not on all splits
+    assert data.preprocessing["background"] == pytest.approx(float(data.x["train"][1, 0]))
