@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
-from threadpoolctl import threadpool_limits
 
 import barenet as bn
 from barenet._checks import check_non_negative, check_positive_int
@@ -48,6 +47,7 @@ from barenet.conv import conv2d_forward
 from study.hydra_app import stage_main
 from study.io import save_figure, write_csv, write_json
 from study.plots import close, filter_bank_rows, filters_rgb
+from study.threads import one_blas_thread
 
 DATA = Path("data/c0")
 OUT = Path("reports/c0")
@@ -229,14 +229,6 @@ def filters_figure(true_weights: np.ndarray, sgd: Run, cg: Run):
         {label: filters_rgb(w, bound) for label, w in banks.items()},
         suptitle=f"C0's filters and C's after each optimiser (RGB = 0.5 + w / {2 * bound:.3g}, "
                  "clipped; the same scale in every row)")
-
-
-def one_blas_thread():
-    """A context in which NumPy's BLAS uses one thread. On this problem's skinny products a
-    second thread gains little, and when other processes share the cores OpenBLAS threads wait
-    on each other (measured: CG took 14 s with one thread, 176 s with two on a busy 2-core
-    machine; the results are the same to the bit)."""
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def recover(cfg: DictConfig, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
-from threadpoolctl import threadpool_limits
 
 import barenet as bn
 from study.io import read_json
+from study.threads import one_blas_thread
 
 SPLITS = ("train", "val", "test")
 IMAGE_SHAPE = (28, 28)
@@ -79,10 +79,7 @@ def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None
     def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return bn.random_shift(batch, shift, rng, IMAGE_SHAPE, fill=background)
 
-    # One BLAS thread: mini-batch GEMMs are too small to gain from two, and when another
-    # process shares the cores (a parallel sweep, a busy CI machine) OpenBLAS threads that
-    # spin-wait for each other made an epoch 5-25x slower.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         history = bn.fit(model, optimizer, x, y, epochs=int(section["epochs"]),
                          batch_size=int(section["batch_size"]), rng=rng,
                          l2_lambda=float(section["lambda"]),
