@@ -5,13 +5,14 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 DVC      := $(VENV)/bin/dvc
 STAMP    := $(VENV)/.installed-stamp
+VEGA     := node_modules/.package-lock.json
 # Offline machines read the data from a local mirror; ../shared/data is where CI has one.
 BARENET_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
 export BARENET_DATA_MIRROR
 
-.PHONY: setup study test lint params bench clean-venv
+.PHONY: setup study test lint params bench clean-venv system-tools
 
-setup: $(STAMP)
+setup: $(STAMP) $(VEGA) system-tools
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,11 +20,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# For `dvc plots show` offline (.dvc/plots/offline.html): Vega as pinned in package-lock.json,
+# and Debian's chromium, in which tests/test_plots_browser.py opens the page.
+$(VEGA): package-lock.json | system-tools
+	npm ci
+	touch $@
+
+# Debian packages, installed only where missing (apt needs root, as on CI).
+system-tools:
+	@missing="$$(for tool in chromium npm; do command -v $$tool >/dev/null || echo $$tool; done)"; \
+	test -z "$$missing" || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; }
+
 # Stage commands call `python`: the venv's must come first on PATH.
 study: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(DVC) repro
 
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest
 
 lint: $(STAMP)
