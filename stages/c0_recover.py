@@ -27,16 +27,17 @@ same problem is reported as a reference only; it is not a recovered C.
 
 Outputs under reports/c0/: metrics.json (per optimiser: max_abs_weight_error,
 relative_weight_error (Frobenius), relative_output_error, iterations (parameter updates),
-gradient_passes (gradients over all images), converged, seconds; "seconds" is the one value that
-differs between two runs), loss_sgd.csv and loss_cg.csv (per epoch / iteration: the L2 loss on
+gradient_passes (gradients over all images), converged; no timings, which differ from run to run
+and machine to machine: the wall time is printed, and benchmarks/ measures speed), loss_sgd.csv
+and loss_cg.csv (per epoch / iteration: the L2 loss on
 all images and the relative output and weight errors, also as log10, against gradient_passes),
 filters.png (C0's filters beside C's after each optimiser, one colour scale for all).
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from omegaconf import DictConfig
@@ -47,6 +48,7 @@ from barenet.conv import conv2d_forward
 from study.hydra_app import stage_main
 from study.io import save_figure, write_csv, write_json
 from study.plots import close, filter_bank_rows, filters_rgb
+from study.progress import Progress
 from study.threads import one_blas_thread
 
 DATA = Path("data/c0")
@@ -54,8 +56,7 @@ OUT = Path("reports/c0")
 CURVE_HEADER = ["step", "gradient_passes", "loss", "relative_output_error",
                 "relative_weight_error", "log10_relative_output_error",
                 "log10_relative_weight_error"]
-SGD_LOG_EVERY = 50  # epochs between progress lines
-CG_LOG_EVERY = 10   # iterations between progress lines
+LOG_LINES = 8  # per optimiser when not on a terminal: two runs, about 20 lines in all
 
 
 @dataclass
@@ -110,11 +111,11 @@ def curve_row(step: int, passes: int, loss: float, weights: np.ndarray,
 
 def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, lr: float,
             momentum: float, batch_size: int, max_epochs: int, tol: float, seed: int,
-            true_weights: np.ndarray, log: Callable[[str], None] = print) -> Run:
+            true_weights: np.ndarray, stream: TextIO | None = None) -> Run:
     """Mini-batch SGD with momentum on the L2 loss per output position (divided by batch size
     * H_out * W_out). Stops when the relative output error on all images is <= tol (checked
     after each epoch) or after ``max_epochs``. ``true_weights`` (C0's) only measure the
-    curve's weight error."""
+    curve's weight error. Progress goes to ``stream`` (default stdout)."""
     max_epochs = check_positive_int(max_epochs, "c0.sgd.max_epochs")
     batch_size = check_positive_int(batch_size, "c0.sgd.batch_size")
     tol = check_non_negative(tol, "c0.sgd.tol")
@@ -126,37 +127,36 @@ def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: in
     curve = [curve_row(0, 0, full_loss(layer, x, targets), layer.weight.data, true_weights,
                        target_norm)]
     steps, epoch, converged = 0, 0, False
-    while epoch < max_epochs and not converged:
-        epoch += 1
-        for rows in bn.minibatches(len(x), batch_size, rng):
-            layer.zero_grad()
-            pred = layer(x[rows])
-            if not np.isfinite(pred).all():
-                raise RuntimeError(f"SGD diverged in epoch {epoch} (the outputs overflowed): "
-                                   f"lower c0.sgd.lr (now {lr}) or c0.sgd.momentum")
-            loss_fn(pred, targets[rows])
-            positions = pred.shape[0] * pred.shape[2] * pred.shape[3]
-            layer.backward(loss_fn.backward() / positions, need_input_grad=False)
-            optimizer.step()
-            steps += 1
-        row = curve_row(epoch, epoch, full_loss(layer, x, targets), layer.weight.data,
-                        true_weights, target_norm)
-        curve.append(row)
-        converged = row["relative_output_error"] <= tol
-        if epoch % SGD_LOG_EVERY == 0 or converged or epoch == max_epochs:
-            log(f"c0_recover sgd epoch {epoch}/{max_epochs}: relative output error "
-                f"{row['relative_output_error']:.3e}, weight error "
-                f"{row['relative_weight_error']:.3e}")
+    with Progress("c0_recover sgd", max_epochs, max_lines=LOG_LINES, stream=stream) as progress:
+        while epoch < max_epochs and not converged:
+            epoch += 1
+            for rows in bn.minibatches(len(x), batch_size, rng):
+                layer.zero_grad()
+                pred = layer(x[rows])
+                if not np.isfinite(pred).all():
+                    raise RuntimeError(f"SGD diverged in epoch {epoch} (the outputs overflowed): "
+                                       f"lower c0.sgd.lr (now {lr}) or c0.sgd.momentum")
+                loss_fn(pred, targets[rows])
+                positions = pred.shape[0] * pred.shape[2] * pred.shape[3]
+                layer.backward(loss_fn.backward() / positions, need_input_grad=False)
+                optimizer.step()
+                steps += 1
+            row = curve_row(epoch, epoch, full_loss(layer, x, targets), layer.weight.data,
+                            true_weights, target_norm)
+            curve.append(row)
+            converged = row["relative_output_error"] <= tol
+            progress.update(epoch, f"relative output error {row['relative_output_error']:.3e}, "
+                                   f"weight error {row['relative_weight_error']:.3e}")
     return Run(layer.weight.data.copy(), curve, steps, epoch, converged,
                time.perf_counter() - start)
 
 
 def run_cg(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, tol: float,
            max_iter: int, memory: int | None, separable: bool, true_weights: np.ndarray,
-           log: Callable[[str], None] = print) -> Run:
+           stream: TextIO | None = None) -> Run:
     """barenet.ConjugateGradient on the L2 loss over all images. Stops when the gradient norm
     is <= tol times its first value, or after ``max_iter`` iterations. ``true_weights`` (C0's)
-    only measure the curve's weight error."""
+    only measure the curve's weight error. Progress goes to ``stream`` (default stdout)."""
     max_iter = check_positive_int(max_iter, "c0.cg.max_iter")
     tol = check_non_negative(tol, "c0.cg.tol")
     layer = new_layer(init, padding)
@@ -172,20 +172,21 @@ def run_cg(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int
     start = time.perf_counter()
     target_norm = float(np.linalg.norm(targets))
     curve, first_grad_norm, converged, iteration = [], None, False, 0
-    while iteration < max_iter and not converged:
-        before = layer.weight.data.copy()
-        loss = optimizer.step(closure)  # the loss and gradient norm at ``before``
-        first_grad_norm = optimizer.grad_norm if first_grad_norm is None else first_grad_norm
-        curve.append(curve_row(iteration, 2 * iteration, loss, before, true_weights,
-                               target_norm))
-        iteration += 1
-        relative_grad = optimizer.grad_norm / first_grad_norm if first_grad_norm else 0.0
-        converged = relative_grad <= tol
-        if iteration % CG_LOG_EVERY == 0 or converged or iteration == max_iter:
+    with Progress("c0_recover cg", max_iter, unit="iteration", max_lines=LOG_LINES,
+                  stream=stream) as progress:
+        while iteration < max_iter and not converged:
+            before = layer.weight.data.copy()
+            loss = optimizer.step(closure)  # the loss and gradient norm at ``before``
+            first_grad_norm = optimizer.grad_norm if first_grad_norm is None else first_grad_norm
+            curve.append(curve_row(iteration, 2 * iteration, loss, before, true_weights,
+                                   target_norm))
+            iteration += 1
+            relative_grad = optimizer.grad_norm / first_grad_norm if first_grad_norm else 0.0
+            converged = relative_grad <= tol
             row = curve[-1]
-            log(f"c0_recover cg iteration {iteration}/{max_iter}: relative gradient "
-                f"{relative_grad:.3e}, output error {row['relative_output_error']:.3e}, "
-                f"weight error {row['relative_weight_error']:.3e}")
+            progress.update(iteration, f"relative gradient {relative_grad:.3e}, output error "
+                                       f"{row['relative_output_error']:.3e}, weight error "
+                                       f"{row['relative_weight_error']:.3e}")
     curve.append(curve_row(iteration, optimizer.evaluations, full_loss(layer, x, targets),
                            layer.weight.data, true_weights, target_norm))
     return Run(layer.weight.data.copy(), curve, iteration, optimizer.evaluations, converged,
@@ -209,7 +210,7 @@ def least_squares_reference(x: np.ndarray, targets: np.ndarray, kernel_size: int
 def summary(run: Run, true_weights: np.ndarray, target_norm: float, **extra) -> dict:
     return {**errors(run.weights, run.curve[-1]["loss"], true_weights, target_norm),
             "iterations": run.iterations, "gradient_passes": run.gradient_passes, **extra,
-            "converged": run.converged, "seconds": round(run.seconds, 2)}
+            "converged": run.converged}
 
 
 def curve_rows(run: Run) -> list[list]:
@@ -232,17 +233,17 @@ def filters_figure(true_weights: np.ndarray, sgd: Run, cg: Run):
 
 
 def recover(cfg: DictConfig, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
-            log: Callable[[str], None] = print) -> tuple[dict, Run, Run]:
+            stream: TextIO | None = None) -> tuple[dict, Run, Run]:
     """Both runs from the same start, and the metrics about them."""
     c = cfg.c0
     init = initial_weights(true_weights.shape, c.init_seed)
     with one_blas_thread():
         sgd = run_sgd(x, targets, init, padding=c.padding, lr=c.sgd.lr, momentum=c.sgd.momentum,
                       batch_size=c.sgd.batch_size, max_epochs=c.sgd.max_epochs, tol=c.sgd.tol,
-                      seed=c.sgd.seed, true_weights=true_weights, log=log)
+                      seed=c.sgd.seed, true_weights=true_weights, stream=stream)
         cg = run_cg(x, targets, init, padding=c.padding, tol=c.cg.tol, max_iter=c.cg.max_iter,
                     memory=c.cg.memory, separable=c.cg.separable, true_weights=true_weights,
-                    log=log)
+                    stream=stream)
         reference, condition = least_squares_reference(x, targets, true_weights.shape[-1],
                                                        c.padding)
         reference_loss = full_loss(new_layer(reference, c.padding), x, targets)
@@ -261,20 +262,19 @@ def recover(cfg: DictConfig, x: np.ndarray, targets: np.ndarray, true_weights: n
 def main(cfg: DictConfig) -> None:
     x, targets, true_weights = (np.load(DATA / f"{name}.npy")
                                 for name in ("inputs", "targets", "C0_weights"))
-    metrics, sgd, cg = recover(cfg, x, targets, true_weights,
-                               log=lambda line: print(line, flush=True))
+    metrics, sgd, cg = recover(cfg, x, targets, true_weights)
     write_json(OUT / "metrics.json", metrics)
     write_csv(OUT / "loss_sgd.csv", CURVE_HEADER, curve_rows(sgd))
     write_csv(OUT / "loss_cg.csv", CURVE_HEADER, curve_rows(cg))
     fig = filters_figure(true_weights, sgd, cg)
     save_figure(OUT / "filters.png", fig)
     close(fig)
-    for name in ("sgd", "cg"):
+    for name, run in (("sgd", sgd), ("cg", cg)):
         m = metrics[name]
         print(f"c0_recover {name}: relative weight error {m['relative_weight_error']:.3e} "
               f"(max abs {m['max_abs_weight_error']:.3e}), relative output error "
               f"{m['relative_output_error']:.3e}, {m['iterations']} iterations, "
-              f"{m['seconds']:.1f} s, converged {m['converged']}", flush=True)
+              f"{run.seconds:.1f} s, converged {m['converged']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,17 @@ padding=c0.padding) with zero bias, and its outputs on the prepared CIFAR-10 ima
 C0's weights come from c0.weights, a .npy file of shape (out_channels, 3, kernel_size,
 kernel_size) and any float dtype; when c0.weights is null, from <mirror>/C0_weights.npy, the
 mirror being data.mirror, else the BARENET_DATA_MIRROR environment variable. Its SHA-256 must
-equal c0.weights_sha256 (unless null). A missing file, a file that is not a .npy array, a wrong
-shape, a non-float dtype, NaN/inf or another checksum is an error that names the file.
+equal c0.weights_sha256 (unless null). A missing, empty or truncated file, a file that is not a
+.npy array, a wrong shape, a non-float dtype, NaN/inf or another checksum is an error that names
+the file, and nothing is written.
 
 Outputs: data/c0/{C0_weights,inputs,targets}.npy (float64: C0's weights, the images / 255,
 C0's outputs (N, out_channels, H, W)); reports/c0/targets.json (the weights' SHA-256 and the
 kind of source they came from, never a host path, so the report is the same on every machine).
 """
 
+import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,7 @@ from omegaconf import DictConfig
 import barenet as bn
 from study.data import MIRROR_ENV, mirror_root, sha256
 from study.hydra_app import stage_main
-from study.io import save_npy, write_json
+from study.io import atomic_dir, save_npy, write_json
 
 IMAGES = Path("data/cifar10/images.npy")
 OUT = Path("data/c0")
@@ -45,38 +48,62 @@ def weights_path(configured: str | None, mirror: Path | None) -> tuple[Path, str
 
 def load_weights(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """The array in the .npy file ``path`` (its own float dtype), which must be a finite float
-    array of ``shape``; anything else is an error naming the file, what it holds and what is
-    expected."""
+    array of ``shape``; anything else (no file, an empty, truncated, non-.npy or .npz file, an
+    object, integer or complex array, another shape, NaN or inf) is an error naming the file,
+    what it holds and what is expected. The header is checked before any data is read."""
     path = Path(path)
+    fix = f"write a float array of shape {shape} with numpy.save(path, weights)"
     if not path.is_file():
         raise FileNotFoundError(
             f"C0 weights file {path} does not exist: set c0.weights to a .npy file of shape "
             f"{shape} (null reads {MIRROR_FILE} from the data mirror)")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"C0 weights file {path} is not a readable .npy array ({reason}); write one with "
-            f"numpy.save(path, weights) for weights of shape {shape}") from None
-    if isinstance(array, np.lib.npyio.NpzFile):
-        names = list(array.files)
-        array.close()
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"C0 weights file {path} is empty (0 bytes); expected a .npy file: {fix}")
+    if zipfile.is_zipfile(path):
+        with np.load(path) as archive:
+            names = list(archive.files)
         raise ValueError(f"C0 weights file {path} is an .npz archive (arrays {names}); expected "
                          f"a .npy file holding one array of shape {shape}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"C0 weights file {path} holds dtype {array.dtype}; expected a float "
+    try:
+        stored_shape, dtype, data_offset = npy_header(path)
+    except ValueError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"C0 weights file {path} is not a readable .npy array ({reason}); "
+                         f"{fix}") from None
+    if dtype.hasobject:
+        raise ValueError(f"C0 weights file {path} is not a readable .npy array: it holds Python "
+                         f"objects (dtype {dtype}), which are never unpickled; {fix}")
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"C0 weights file {path} holds dtype {dtype}; expected a float "
                          f"array (float32 or float64) of shape {shape}")
-    if array.shape != shape:
+    if stored_shape != shape:
         raise ValueError(
-            f"C0 weights file {path} holds shape {array.shape}; expected {shape} = "
+            f"C0 weights file {path} holds shape {stored_shape}; expected {shape} = "
             "(c0.out_channels, 3 colour channels, c0.kernel_size, c0.kernel_size): fix the file "
             "or those settings")
+    expected_size = data_offset + dtype.itemsize * math.prod(shape)
+    if size != expected_size:
+        raise ValueError(f"C0 weights file {path} is not a readable .npy array: it has {size} "
+                         f"bytes, but its header promises {expected_size} (truncated or "
+                         f"altered); {fix}")
+    array = np.load(path, allow_pickle=False)
     bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
     if bad:
         raise ValueError(f"C0 weights file {path} contains {bad} NaN or inf values; every "
                          "weight must be a finite number")
     return array
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """The shape and dtype a .npy file declares and where its data starts, read from the header
+    alone; ValueError if the file does not start as a .npy file does."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
+        return shape, dtype, f.tell()
 
 
 def check_digest(path: Path, expected: str | None) -> str:
@@ -118,9 +145,10 @@ def main(cfg: DictConfig) -> None:
     weights, digest = in_file.astype(np.float64), check_digest(path, c.weights_sha256)
     x = scale_images(np.load(IMAGES))
     targets = c0_outputs(weights, x, c.padding)
-    save_npy(OUT / "C0_weights.npy", weights)
-    save_npy(OUT / "inputs.npy", x)
-    save_npy(OUT / "targets.npy", targets)
+    with atomic_dir(OUT) as out:  # the three arrays together or not at all
+        save_npy(out / "C0_weights.npy", weights)
+        save_npy(out / "inputs.npy", x)
+        save_npy(out / "targets.npy", targets)
     write_json(REPORT, {
         "weights": {"source": source, "file_name": path.name, "sha256": digest,
                     "shape": list(weights.shape), "dtype_in_file": str(in_file.dtype),

@@ -13,10 +13,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 import barenet as bn
-from study.classify import epoch_printer, load_prepared, train, with_chosen_point
+from study.classify import epoch_reporter, load_prepared, train, with_chosen_point
 from study.hydra_app import stage_main
 from study.io import save_figure, write_csv, write_json
 from study.plots import close, image_grid
+from study.progress import Progress
 
 
 def weight_figure(kind: str, model: bn.Module, names: list[str]):
@@ -37,8 +38,8 @@ def main(cfg: DictConfig) -> None:
     out = Path(f"reports/{cfg.model}")
     section, chosen = with_chosen_point(cfg)
     data = load_prepared("data/mnist", section["dtype"])
-    model, history = train(cfg.model, section, data,
-                           on_epoch=epoch_printer(f"{cfg.model}_final", section["epochs"]))
+    with Progress(f"{cfg.model}_final", section["epochs"]) as progress:
+        model, history = train(cfg.model, section, data, on_epoch=epoch_reporter(progress))
     if history.diverged:
         raise RuntimeError(f"the chosen point {chosen} diverged in epoch "
                            f"{history.diverged_at_epoch} on retraining")

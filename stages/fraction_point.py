@@ -12,10 +12,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 import barenet as bn
-from study.classify import load_prepared, train, with_chosen_point
+from study.classify import epoch_reporter, load_prepared, train, with_chosen_point
 from study.data import seeded_subset
 from study.hydra_app import stage_main
 from study.io import write_json
+from study.progress import Progress
+
+LOG_LINES = 5  # per point when not on a terminal: one of several fractions
 
 
 def subset(n: int, fraction: float, seed: int) -> np.ndarray:
@@ -32,7 +35,10 @@ def main(cfg: DictConfig) -> None:
     fraction = float(cfg.fraction.fraction)
     data = load_prepared("data/mnist", section["dtype"])
     rows = subset(len(data.y["train"]), fraction, cfg.fraction.seed)
-    model, history = train(cfg.model, section, data, subset=rows)
+    with Progress(f"{cfg.model}_fraction {fraction}", section["epochs"],
+                  max_lines=LOG_LINES) as progress:
+        model, history = train(cfg.model, section, data, subset=rows,
+                               on_epoch=epoch_reporter(progress))
     test = None if history.diverged else bn.evaluate(model, data.x["test"], data.y["test"])
     write_json(out / "fraction" / f"{cfg.fraction.fraction}.json", {
         "fraction": fraction, "n_train": int(len(rows)),

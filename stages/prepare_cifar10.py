@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from study.data import CIFAR10_CLASSES, fetch_cifar10_sample, mirror_root
 from study.hydra_app import stage_main
-from study.io import save_npy, write_json
+from study.io import atomic_dir, save_npy, write_json
 
 OUT = Path("data/cifar10")
 REPORT = Path("reports/data/cifar10.json")
@@ -23,8 +23,9 @@ def main(cfg: DictConfig) -> None:
     images, labels, source = fetch_cifar10_sample(
         Path(cfg.data.root), mirror_root(cfg.data.mirror), cfg.cifar10.n_images, cfg.cifar10.seed,
         cfg.cifar10.source)
-    save_npy(OUT / "images.npy", images)
-    save_npy(OUT / "labels.npy", labels)
+    with atomic_dir(OUT) as out:  # both arrays or neither, never images without their labels
+        save_npy(out / "images.npy", images)
+        save_npy(out / "labels.npy", labels)
     write_json(REPORT, {
         "source": source,
         "split": "train",

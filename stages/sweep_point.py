@@ -12,9 +12,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from study.classify import history_record, load_prepared, point_name, train
+from study.classify import epoch_reporter, history_record, load_prepared, point_name, train
 from study.hydra_app import stage_main
 from study.io import write_json
+from study.progress import Progress
+
+LOG_LINES = 5  # per point when not on a terminal: a sweep runs many points
 
 
 @stage_main
@@ -22,7 +25,9 @@ def main(cfg: DictConfig) -> None:
     section = cfg[cfg.model]
     point = {key: section[key] for key in section.grid}
     data = load_prepared("data/mnist", section.dtype)
-    _, history = train(cfg.model, section, data)
+    with Progress(f"{cfg.model}_sweep {point_name(point)}", section.epochs,
+                  max_lines=LOG_LINES) as progress:
+        _, history = train(cfg.model, section, data, on_epoch=epoch_reporter(progress))
     record = {"point": point, **history_record(history)}
     write_json(Path(f"reports/{cfg.model}/sweep/{point_name(point)}.json"), record)
     outcome = (f"diverged in epoch {history.diverged_at_epoch}" if history.diverged

@@ -1,10 +1,29 @@
 """Shared test helpers (imported as ``from helpers import ...``; tests/ is on sys.path)."""
 
 import importlib.util
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from study.data import MIRROR_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get(MIRROR_ENV) or ROOT.parent / "shared" / "data")
+needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
+                                  reason=f"needs the data mirror ({MIRROR_ENV} or ../shared/data)")
+# the tiny study's changes to conf/: written into the scratch repo's conf/, so `dvc exp run`
+# (which recomposes conf/) stays tiny too
+TINY = {"linear/default.yaml": {"epochs": 1, "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
+        "mlp/default.yaml": {"epochs": 1, "grid": {"lr": [0.05], "batch_size": [128]}},
+        "fraction/default.yaml": {"values": [0.5, 1.0]},
+        "sklearn/default.yaml": {"max_iter": 5},
+        "cifar10/default.yaml": {"n_images": 4},
+        "blur/default.yaml": {"n_images": 2},
+        "c0/default.yaml": {"sgd": {"max_epochs": 3}}}
 
 
 def load_stage(name: str):
@@ -15,3 +34,181 @@ def load_stage(name: str):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def idx_bytes(array) -> bytes:
+    """A uint8 array in the IDX format of MNIST's files: 00 00 08 <ndim>, each dimension as a
+    big-endian int32, then the bytes in C order."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + array.tobytes()
+
+
+def write_idx_dataset(raw: Path, file_names, n_classes: int, n_train: int, n_test: int,
+                      seed: int = 0) -> None:
+    """The four IDX files (``file_names`` in study.data.ROLES order) of a small, learnable data
+    set in MNIST's format, written to ``raw``: 28x28 uint8 images in which class c lights up
+    row band c (plus noise), labels cycling through every class."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    raw.mkdir(parents=True, exist_ok=True)
+    names = iter(file_names)
+    for n in (n_train, n_test):
+        labels = np.arange(n) % n_classes
+        (raw / next(names)).write_bytes(idx_bytes(banded_images(labels, n_classes, rng)))
+        (raw / next(names)).write_bytes(idx_bytes(labels))
+
+
+def banded_images(labels, n_classes: int, rng):
+    """uint8 (N, 28, 28) images, easy to learn: the image of class c lights up row band c of
+    28 // n_classes rows, over noise."""
+    import numpy as np
+
+    band = 28 // n_classes
+    images = rng.integers(0, 60, (len(labels), 28, 28))
+    for i, label in enumerate(labels):
+        images[i, label * band:(label + 1) * band] += 180
+    return images.astype(np.uint8)
+
+
+def write_prepared_mnist(folder: Path, n_train: int = 300, n_val: int = 100, n_test: int = 100,
+                         seed: int = 0) -> None:
+    """What prepare_mnist writes (x/y_{train,val,test}.npy, meta.json), for a small, learnable
+    10-class data set (``banded_images``), so training stages run in a scratch project in
+    seconds."""
+    import numpy as np
+
+    from study.io import save_npy, write_json
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+        save_npy(folder / f"x_{split}.npy", banded_images(labels, 10, rng))
+        save_npy(folder / f"y_{split}.npy", labels)
+    write_json(folder / "meta.json", {"class_names": [str(c) for c in range(10)]})
+
+
+def stage_project(root: Path, stages, params: dict) -> Path:
+    """A scratch project in ``root``: copies of stages/<name>.py for each of ``stages`` and a
+    params.yaml holding ``params``, as a stage run by DVC sees them (cwd = project root)."""
+    import yaml
+
+    (root / "stages").mkdir(parents=True, exist_ok=True)
+    for name in stages:
+        (root / "stages" / f"{name}.py").write_text((ROOT / "stages" / f"{name}.py").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+def merged(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` applied, nested dicts merged key by key."""
+    return {**base, **{k: merged(base[k], v) if isinstance(v, dict) and isinstance(
+        base.get(k), dict) else v for k, v in changes.items()}}
+
+
+def run(repo: Path, *args: str, check: bool = True,
+        mirror: Path = MIRROR) -> subprocess.CompletedProcess:
+    """``args`` run in the project ``repo`` (in ``project_env``); an AssertionError with both
+    outputs if it fails and ``check``."""
+    result = subprocess.run(args, cwd=repo, env=project_env(mirror, repo), capture_output=True,
+                            text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def project_env(mirror: Path = MIRROR, repo: Path | None = None) -> dict[str, str]:
+    """The venv's tools first on PATH, the data mirror and a git identity; and given the
+    project ``repo``, its own src/ first on the import path, so its stages run the code DVC
+    hashed as their dependency (not this checkout's src/, which may have changed since)."""
+    env = {**os.environ, MIRROR_ENV: str(mirror),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    if repo is not None:
+        env["PYTHONPATH"] = str(Path(repo).resolve() / "src")
+    return env
+
+
+def tiny_study(repo: Path) -> Path:
+    """The real dvc.yaml, stages, src and conf/ (shrunk by TINY, params.yaml composed from it)
+    committed to a new git repo at ``repo``; nothing run yet."""
+    import yaml
+
+    from study.params import compose
+
+    for item in ("dvc.yaml", "conf", "stages", "src", "README.md", ".dvc/config",
+                 ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"):
+        source, target = ROOT / item, repo / item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    for name, changes in TINY.items():
+        path = repo / "conf" / name
+        settings = merged(yaml.safe_load(path.read_text()), changes)
+        path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    (repo / "params.yaml").write_text(compose(repo))
+    run(repo, "git", "init", "-q")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "tiny study")
+    return repo
+
+
+def write_image_folder(mirror: Path, classes, per_class: int = 2, size: int = 32) -> None:
+    """A CIFAR-10-style image-folder mirror, <mirror>/cifar10-jpg/train/<class>/NNNN.png, of
+    flat size x size RGB images, one shade per image."""
+    import numpy as np
+    from PIL import Image
+
+    for c in classes:
+        folder = mirror / "cifar10-jpg" / "train" / c
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.full((size, size, 3), 10 * i + len(c), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+
+
+def copy_project(source: Path, target: Path) -> Path:
+    """A copy of the project at ``source`` (git repo, DVC cache, workspace) at ``target``, for
+    a test module that changes it; cheaper than running the pipeline again."""
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    return target
+
+
+def file_bytes(root: Path, paths) -> dict[str, bytes]:
+    """The content of each of ``paths`` (relative to ``root``) that is a file, and of every file
+    under each that is a directory, by path relative to ``root``."""
+    found = {}
+    for path in paths:
+        top = root / path
+        for file in [top] if top.is_file() else sorted(top.rglob("*")):
+            if file.is_file():
+                found[file.relative_to(root).as_posix()] = file.read_bytes()
+    return found
+
+
+def differences(before: dict[str, bytes], after: dict[str, bytes]) -> str:
+    """Each path whose bytes differ between two ``file_bytes`` results, with a unified diff
+    of text files; empty if none."""
+    import difflib
+
+    report = []
+    for path in sorted(before.keys() | after.keys()):
+        old, new = before.get(path), after.get(path)
+        if old == new:
+            continue
+        if old is None or new is None:
+            report.append(f"{path}: only {'after' if old is None else 'before'}")
+            continue
+        try:
+            lines = difflib.unified_diff(old.decode().splitlines(), new.decode().splitlines(),
+                                         f"{path} before", f"{path} after", lineterm="")
+            report.append("\n".join(lines))
+        except UnicodeDecodeError:
+            report.append(f"{path}: binary content differs")
+    return "\n".join(report)

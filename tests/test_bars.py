@@ -2,6 +2,7 @@
 missing key, a missing file and a missed bar."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,35 @@ def edit(root: Path, name: str, change) -> None:
 
 def test_the_committed_reports_keep_every_promise(reports):
     assert broken_promises(reports) == []
+
+
+# what differs between machines or runs, so has no place in a tracked report: absolute paths,
+# clock times, and keys that hold timings or host names (timings belong in benchmarks/)
+HOST_SPECIFIC = re.compile(r"(?<![\w.])/(work|home|tmp|root|Users|mnt|var)/|[A-Z]:\\"
+                           r"|\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+RUN_SPECIFIC_KEYS = {"seconds", "elapsed", "duration", "wall_time", "timestamp", "date",
+                     "host", "hostname", "user"}
+
+
+def keys_of(data) -> set[str]:
+    if isinstance(data, dict):
+        return set(data) | {k for v in data.values() for k in keys_of(v)}
+    if isinstance(data, list):
+        return {k for v in data for k in keys_of(v)}
+    return set()
+
+
+def test_the_committed_reports_hold_nothing_host_or_run_specific():
+    for path in sorted((ROOT / "reports").rglob("*")):
+        if path.suffix not in (".json", ".csv", ".md"):
+            continue
+        text = path.read_text()
+        found = HOST_SPECIFIC.search(text)
+        assert not found, f"{path.relative_to(ROOT)} holds {found.group(0)!r}"
+        if path.suffix == ".json":
+            keys = keys_of(json.loads(text)) & RUN_SPECIFIC_KEYS
+            assert not keys, (f"{path.relative_to(ROOT)} holds {sorted(keys)}: print it or "
+                              "measure it in benchmarks/, and re-run its stage")
 
 
 def test_a_missing_key_and_a_missing_file_are_named(reports):

@@ -13,7 +13,9 @@ from barenet import (
     Linear,
     Parameter,
     ReLU,
+    SoftmaxClassifier,
     SoftmaxCrossEntropy,
+    evaluate,
     l1_penalty,
     l2_penalty,
     log_softmax,
@@ -40,6 +42,22 @@ def test_cross_entropy_extreme_example_by_hand():
     loss = SoftmaxCrossEntropy()
     assert loss.forward(scores, np.array([0, 0])) == 1e4  # (0 + 2e4) / 2
     np.testing.assert_array_equal(loss.backward(), [[0.0, 0.0, 0.0], [-0.5, 0.5, 0.0]])
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float64, 1e-12)])
+def test_cross_entropy_at_plus_minus_1e4_in_either_precision(dtype, tolerance):
+    rng = np.random.default_rng(0)
+    scores = (rng.choice([-1e4, 0.0, 1e4], size=(8, 5)) + rng.standard_normal((8, 5))
+              ).astype(dtype)
+    labels = rng.integers(0, 5, 8)
+    loss = SoftmaxCrossEntropy()
+    value, grad = loss.forward(scores, labels), loss.backward()
+    ts = torch.tensor(scores, requires_grad=True)
+    expected = F.cross_entropy(ts, torch.tensor(labels))
+    expected.backward()
+    assert np.isfinite(value) and np.isfinite(grad).all() and grad.dtype == dtype
+    assert abs(value - expected.item()) <= tolerance * abs(expected.item())
+    assert np.max(np.abs(grad - ts.grad.numpy())) <= tolerance
 
 
 def test_log_softmax_rows_normalise():
@@ -116,6 +134,14 @@ def test_l2_loss_rejects_non_finite_input(which, bad):
     arrays[which][0, 1] = bad
     with pytest.raises(ValueError, match=f"{which} contains NaN or inf"):
         L2Loss().forward(arrays["pred"], arrays["target"])
+
+
+def test_evaluating_nan_inputs_is_an_error_not_a_nan_accuracy():
+    model = SoftmaxClassifier(4, 3, rng=np.random.default_rng(0))
+    x = np.ones((5, 4))
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        evaluate(model, x, np.zeros(5, dtype=np.int64))
 
 
 def test_l2_loss_rejects_mismatched_shapes():

@@ -60,6 +60,32 @@ def test_z_zero_is_a_clear_zero_division_not_nan():
         f_barenet(Scalar(2, "x"), Scalar(4, "y"), Scalar(0, "z"))
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_nan_or_inf_input_is_an_error_not_a_silent_nan(bad):
+    with pytest.raises(ValueError, match=r"finite number, got (nan|inf|-inf) for x"):
+        Scalar(bad, "x")
+    with pytest.raises(ValueError, match="finite number"):
+        Scalar(2.0, "x") * bad  # a constant is an input too
+
+
+def test_a_huge_z_saturates_tanh_instead_of_raising_overflow():
+    # z^2 = inf in float64, tanh(inf) = 1: f is finite, its z-gradient exactly 0
+    x, y, z = Scalar(2.0, "x"), Scalar(4.0, "y"), Scalar(1e200, "z")
+    out = f_barenet(x, y, z)
+    out.backward()
+    assert out.value == f_barenet(Scalar(2.0), Scalar(4.0), Scalar(30.0)).value
+    assert z.grad == 0.0 and math.isfinite(x.grad) and math.isfinite(y.grad)
+
+
+def test_a_float32_input_is_computed_on_in_float64():
+    # a float32 value (e.g. read from a float32 array) is exact in float64; the graph must not
+    # drop to float32 arithmetic because of it
+    point = [np.float32(v) for v in (0.3, 1.7, 0.9)]
+    from_float32 = f_barenet(*(Scalar(v, n) for v, n in zip(point, "xyz", strict=True)))
+    from_float64 = f_barenet(*(Scalar(float(v), n) for v, n in zip(point, "xyz", strict=True)))
+    assert type(from_float32.value) is float and from_float32.value == from_float64.value
+
+
 @pytest.mark.parametrize("v", [-1000.0, -40.0, 0.0, 40.0, 1000.0])
 def test_log_sigmoid_is_finite_and_exact_at_extremes(v):
     x = Scalar(v, "v")

@@ -3,6 +3,7 @@ and how to fix it, so a user never has to decode a deep NumPy traceback."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -27,7 +28,13 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    """A real number, not a bool, finite as a float (an int too large for a float is not)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_positive(value, name: str) -> float:

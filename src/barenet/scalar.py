@@ -23,6 +23,9 @@ class Scalar:
     def __init__(self, value: float, expr=None, _parents: tuple[Scalar, ...] = (),
                  op: str = ""):
         self.value = float(value)
+        if not _parents and not math.isfinite(self.value):  # an input or a constant
+            raise ValueError(f"a Scalar input must be a finite number, got {value!r}"
+                             + (f" for {expr}" if isinstance(expr, str) else ""))
         self.grad = 0.0
         self._expr = expr if expr is not None else _format_number(self.value)
         self.op = op
@@ -80,7 +83,8 @@ class Scalar:
     def __pow__(self, exponent: int) -> Scalar:
         if exponent != 2:
             raise ValueError(f"only ** 2 (square) is supported, got ** {exponent!r}")
-        out = Scalar(self.value**2, (_fmt_square, (self,)), (self,))
+        # v * v, not v**2: a float power raises OverflowError where a product gives inf
+        out = Scalar(self.value * self.value, (_fmt_square, (self,)), (self,))
 
         def backward():
             self.grad += 2 * self.value * out.grad

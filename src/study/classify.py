@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 import barenet as bn
 from study.io import read_json
+from study.progress import Progress
 from study.threads import one_blas_thread
 
 SPLITS = ("train", "val", "test")
@@ -137,10 +138,11 @@ def history_record(history: bn.History) -> dict:
     }
 
 
-def epoch_printer(label: str, epochs: int):
-    """A one-line-per-epoch progress callback for ``bn.fit``."""
+def epoch_reporter(progress: Progress):
+    """An ``on_epoch`` callback for ``bn.fit`` that shows each epoch's scores on ``progress``
+    (a bar on a terminal, a few lines in a log)."""
     def report(epoch: int, h: bn.History) -> None:
-        print(f"{label} epoch {epoch}/{epochs}: train acc {h.train_accuracy[-1]:.4f} "
-              f"loss {h.train_loss[-1]:.4f} | val acc {h.val_accuracy[-1]:.4f} "
-              f"loss {h.val_loss[-1]:.4f}", flush=True)
+        progress.update(epoch, f"train acc {h.train_accuracy[-1]:.4f} loss "
+                        f"{h.train_loss[-1]:.4g} | val acc {h.val_accuracy[-1]:.4f} "
+                        f"loss {h.val_loss[-1]:.4g}")
     return report

@@ -1,16 +1,22 @@
 """Where the study's data comes from, checked before use.
 
-Each data set is looked for in order: the project's data root (already fetched), the official
-download through torchvision, and a local mirror folder (``data.mirror`` in the config, else the
-BARENET_DATA_MIRROR environment variable). Every source that fails is listed in the error, with
-what to do about it. Raw MNIST files are verified against SHA-256 constants before use.
+The classification data set is whatever conf/data/<name>.yaml defines (``IdxDataset``): any
+data set in MNIST's IDX format plugs in with one new file there. Each data set is looked for in
+order: the project's data root (already fetched), the official download through torchvision,
+and a local mirror folder (``data.mirror`` in the config, else the BARENET_DATA_MIRROR
+environment variable). Every source that fails is listed in the error, with what to do about
+it. Raw files are checked before anything is copied: IDX structure (magic number, shape, size),
+labels within the named classes, and SHA-256 wherever the config pins one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,20 +26,82 @@ from study.io import atomic_path, read_json, write_json
 
 MIRROR_ENV = "BARENET_DATA_MIRROR"
 
-# SHA-256 of the uncompressed official MNIST IDX files (torchvision checks only the .gz MD5s).
-MNIST_SHA256 = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 PROVENANCE = "SOURCE.json"  # beside fetched raw files: where they came from, for the reports
 
+# The four raw files of an MNIST-format data set, by role, as conf/data/<name>.yaml names them.
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+IMAGE_SHAPE = (28, 28)  # the study's models take 784 inputs
+IDX_UBYTE = 0x08        # IDX type code of unsigned bytes, the only one MNIST's files use
+GZIP_MAGIC = b"\x1f\x8b"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
 
 class DataSourceError(RuntimeError):
     """No source could supply valid data; the message lists each attempt and the fix."""
+
+
+@dataclass(frozen=True)
+class IdxDataset:
+    """An image classification data set in MNIST's IDX format, as conf/data/<name>.yaml defines
+    it: uint8 images (N, 28, 28) and labels (N,) in 0..len(class_names) - 1, in an official
+    train and an official test pair of files."""
+    name: str
+    folder: str                     # raw files live in <root>/<folder>/raw, <mirror>/<folder>/raw
+    torchvision: str | None         # the torchvision.datasets class that downloads them, if any
+    files: dict[str, str]           # role (one of ROLES) -> file name
+    sha256: dict[str, str | None]   # file name -> pinned SHA-256; None: not pinned
+    class_names: tuple[str, ...]    # label i is class_names[i]
+
+    @classmethod
+    def from_config(cls, data: Mapping) -> IdxDataset:
+        """The data set the ``data`` config section defines; a wrong value is a ValueError
+        naming the key, what it holds and what it must hold."""
+        fix = "fix it in conf/data/ (the file `data=...` selects)"
+        files = data.get("files") or {}
+        missing = [r for r in ROLES if r not in files]
+        unexpected = [r for r in files if r not in ROLES]
+        if missing or unexpected:
+            raise ValueError(f"data.files must name exactly the four IDX files {list(ROLES)}; "
+                             f"missing {missing}, unexpected {unexpected}: {fix}")
+        names, digests = {}, {}
+        for role in ROLES:
+            entry = files[role] if isinstance(files[role], Mapping) else {}
+            name, digest = entry.get("name"), entry.get("sha256")
+            if not isinstance(name, str) or not name or Path(name).name != name:
+                raise ValueError(f"data.files.{role}.name must be a file name without folders, "
+                                 f"got {name!r}: {fix}")
+            if digest is not None and not (isinstance(digest, str)
+                                           and _SHA256_HEX.fullmatch(digest)):
+                raise ValueError(f"data.files.{role}.sha256 must be 64 lowercase hex digits "
+                                 f"(`sha256sum FILE`) or null (not pinned), got {digest!r}: {fix}")
+            names[role], digests[name] = name, digest
+        if len(digests) != len(ROLES):
+            raise ValueError(f"data.files names the same file twice ({names}): each role needs "
+                             f"its own file; {fix}")
+        class_names = tuple(str(c) for c in data.get("class_names") or ())
+        if len(class_names) < 2 or len(set(class_names)) < len(class_names) or "" in class_names:
+            raise ValueError(f"data.class_names must list at least two distinct, non-empty names, "
+                             f"the name of label 0 first; got {list(class_names)}: {fix}")
+        folder, torchvision = data.get("folder"), data.get("torchvision")
+        if not isinstance(folder, str) or not folder or Path(folder).name != folder:
+            raise ValueError(f"data.folder must be a folder name without slashes, got "
+                             f"{folder!r}: {fix}")
+        if torchvision is not None and torchvision != folder:
+            raise ValueError(f"data.torchvision {torchvision!r} downloads into "
+                             f"<root>/{torchvision}/raw, but data.folder is {folder!r}: set "
+                             f"data.folder to {torchvision!r}")
+        return cls(str(data["name"]), folder, torchvision, names, digests, class_names)
+
+    def raw(self, root: Path) -> Path:
+        """Where the raw files live under a data root or a mirror."""
+        return Path(root) / self.folder / "raw"
+
+    @property
+    def unpinned(self) -> list[str]:
+        """Names of the files whose SHA-256 the config leaves null."""
+        return [name for name, digest in self.sha256.items() if digest is None]
 
 
 def sha256(path: Path) -> str:
@@ -49,65 +117,146 @@ def mirror_root(configured: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def verify_files(folder: Path, expected: dict[str, str]) -> None:
-    """Raise DataSourceError naming the first missing, empty or altered file in ``folder``."""
-    for name, digest in expected.items():
-        path = folder / name
+def read_idx_header(path: Path) -> tuple[int, ...]:
+    """The shape an IDX file of unsigned bytes declares, once its size is checked to match.
+    Anything else (empty, compressed, another format or type, truncated) is a DataSourceError
+    naming the file, what it holds, what was expected and the fix."""
+    path = Path(path)
+    fix = ("Fix: delete it and fetch it again, or replace it with the uncompressed IDX file "
+           "from its source.")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataSourceError(f"{path} is empty (0 bytes); expected an IDX file. {fix}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+        n_dims = magic[3] if len(magic) == 4 else 0
+        dims = np.frombuffer(f.read(4 * n_dims), dtype=">u4")
+    if magic[:2] == GZIP_MAGIC:
+        raise DataSourceError(f"{path} is gzip-compressed; expected the uncompressed IDX file. "
+                              f"Fix: decompress it (gunzip -c FILE.gz > {path.name})")
+    if magic[:2] != b"\0\0" or n_dims == 0:
+        raise DataSourceError(f"{path} is not an IDX file: it starts with bytes "
+                              f"{magic.hex(' ') or '(none)'}, expected 00 00 08 <number of "
+                              f"dimensions>. {fix}")
+    if magic[2] != IDX_UBYTE:
+        raise DataSourceError(f"{path} holds IDX data of type 0x{magic[2]:02x}; expected 0x08 "
+                              "(unsigned bytes), as in MNIST's files. Fix: write the images and "
+                              "labels as uint8")
+    if len(dims) < n_dims:
+        raise DataSourceError(f"{path} ends inside its IDX header ({size} bytes): the file is "
+                              f"truncated. {fix}")
+    shape = tuple(int(d) for d in dims)
+    expected = 4 + 4 * n_dims + math.prod(shape)
+    if size != expected:
+        what = "truncated" if size < expected else "longer than its header says: altered"
+        raise DataSourceError(f"{path} has {size} bytes, but its IDX header (shape {shape}) "
+                              f"promises {expected}: the file is {what}. {fix}")
+    return shape
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """The uint8 array an IDX file holds, of the shape its header declares (checked)."""
+    shape = read_idx_header(path)
+    return np.fromfile(path, dtype=np.uint8, offset=4 + 4 * len(shape)).reshape(shape)
+
+
+def check_raw_files(folder: Path, dataset: IdxDataset) -> dict[str, str]:
+    """Check the data set's four raw files in ``folder`` and return each one's SHA-256 (by file
+    name, in ROLES order): every file present and a well-formed IDX file; its SHA-256 the
+    pinned one, if pinned; images (N, 28, 28) with one label per image, and no label beyond
+    data.class_names. The first problem is a DataSourceError naming the file and the fix."""
+    paths = {role: Path(folder) / name for role, name in dataset.files.items()}
+    for path in paths.values():
         if not path.is_file():
-            raise DataSourceError(f"{path} is missing (expected one of {sorted(expected)})")
-        actual = sha256(path)
-        if actual != digest:
-            size = path.stat().st_size
+            raise DataSourceError(f"{path} is missing: {dataset.name} needs {folder} to hold "
+                                  f"{list(dataset.files.values())}. Fix: fetch the data again, "
+                                  f"or copy the file there")
+    shapes = {role: read_idx_header(path) for role, path in paths.items()}
+    digests = {}
+    for role, path in paths.items():
+        actual, pinned = sha256(path), dataset.sha256[path.name]
+        if pinned is not None and actual != pinned:
             raise DataSourceError(
-                f"{path} is corrupt or not the official file: sha256 {actual} ({size} bytes), "
-                f"expected {digest}. Delete it and fetch it again, or fix the mirror it came from."
-            )
+                f"{path} is corrupt or not the official file: sha256 {actual} "
+                f"({path.stat().st_size} bytes), expected {pinned} (data.files.{role}.sha256). "
+                "Delete it and fetch it again, or fix the mirror it came from.")
+        digests[path.name] = actual
+    for split in ("train", "test"):
+        images, labels = paths[f"{split}_images"], paths[f"{split}_labels"]
+        image_shape, label_shape = shapes[f"{split}_images"], shapes[f"{split}_labels"]
+        if len(image_shape) != 3 or image_shape[1:] != IMAGE_SHAPE or image_shape[0] == 0:
+            raise DataSourceError(
+                f"{images} holds IDX shape {image_shape}; expected images (N, 28, 28), N >= 1: "
+                f"the study's models take 28x28 images. Fix: data.files.{split}_images must "
+                "name an image file of that shape")
+        if len(label_shape) != 1:
+            raise DataSourceError(
+                f"{labels} holds IDX shape {label_shape}; expected labels (N,). Fix: "
+                f"data.files.{split}_labels must name the labels file")
+        if label_shape[0] != image_shape[0]:
+            raise DataSourceError(
+                f"{images} holds {image_shape[0]} images but {labels} holds {label_shape[0]} "
+                f"labels; expected one label per image. Fix: data.files.{split}_images and "
+                f"{split}_labels must name the two files of one split")
+        top, n_classes = int(read_idx(labels).max()), len(dataset.class_names)
+        if top >= n_classes:
+            raise DataSourceError(
+                f"{labels} holds label {top}, but data.class_names names {n_classes} classes "
+                f"(labels 0..{n_classes - 1}). Fix: name every class in data.class_names, in "
+                "label order")
+    return digests
 
 
 @dataclass
 class Fetched:
-    folder: Path   # where the verified raw files now are
-    source: str    # "official download" or "local mirror" (provenance of the bytes)
+    folder: Path                # where the checked raw files now are
+    source: str                 # "official download" or "local mirror" (provenance of the bytes)
+    sha256: dict[str, str]      # file name -> SHA-256 of the file used
 
 
-def fetch_mnist(root: Path, mirror: Path | None) -> Fetched:
-    """Make ``root/MNIST/raw`` hold the four verified IDX files; say where they came from."""
-    raw = root / "MNIST" / "raw"
+def fetch_dataset(dataset: IdxDataset, root: Path, mirror: Path | None) -> Fetched:
+    """Make ``<root>/<folder>/raw`` hold the data set's four checked IDX files; say where they
+    came from. Nothing is copied into ``root`` from a mirror that fails a check."""
+    raw = dataset.raw(root)
+    if all((raw / name).is_file() for name in dataset.sha256):
+        digests = check_raw_files(raw, dataset)  # a corrupt cached file is an error, not a fallback
+        return Fetched(raw, _read_provenance(raw), digests)
     attempts = []
-    if all((raw / name).is_file() for name in MNIST_SHA256):
-        verify_files(raw, MNIST_SHA256)  # a corrupt cached file is an error, not a fallback
-        return Fetched(raw, _read_provenance(raw))
-    try:
-        from torchvision.datasets import MNIST
-
-        MNIST(str(root), train=True, download=True)
-        verify_files(raw, MNIST_SHA256)
-        return _record(raw, "official download")
-    except Exception as exc:  # any network or archive failure: fall back to the mirror
-        attempts.append(f"official download via torchvision: {_first_line(exc)}")
-    if mirror is None:
-        attempts.append(f"local mirror: none given (set data.mirror or {MIRROR_ENV})")
+    if dataset.torchvision is None:
+        attempts.append("official download: none (data.torchvision is null)")
     else:
-        source = mirror / "MNIST" / "raw"
-        verify_files(source, MNIST_SHA256)
-        raw.mkdir(parents=True, exist_ok=True)
-        for name in MNIST_SHA256:
-            with atomic_path(raw / name) as tmp:
-                shutil.copyfile(source / name, tmp)
-        return _record(raw, "local mirror")
-    raise DataSourceError(_no_source_message("MNIST", attempts, "MNIST/raw/<the four IDX files>"))
+        download = _torchvision_class(dataset.torchvision)
+        try:
+            download(str(root), train=True, download=True)
+            return _record(raw, "official download", check_raw_files(raw, dataset))
+        except Exception as exc:  # any network or archive failure: fall back to the mirror
+            attempts.append(f"official download via torchvision: {_first_line(exc)}")
+    layout = (f"{dataset.folder}/raw/ holding {', '.join(dataset.files.values())} "
+              "(uncompressed)")
+    mirror_problem = (f"none given (set data.mirror or {MIRROR_ENV})" if mirror is None
+                      else _mirror_layout_problem(mirror, dataset))
+    if mirror_problem:
+        attempts.append(f"local mirror{'' if mirror is None else f' {mirror}'}: {mirror_problem}")
+        raise DataSourceError(_no_source_message(dataset.name, attempts, layout,
+                                                 downloadable=dataset.torchvision is not None))
+    source = dataset.raw(mirror)
+    digests = check_raw_files(source, dataset)
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in dataset.sha256:
+        with atomic_path(raw / name) as tmp:
+            shutil.copyfile(source / name, tmp)
+    return _record(raw, "local mirror", digests)
 
 
-def load_mnist(raw_root: Path) -> dict[str, np.ndarray]:
-    """The official train and test sets as uint8 (N, 28, 28) images and int64 (N,) labels."""
-    from torchvision.datasets import MNIST
-
-    out = {}
-    for split, train in (("train", True), ("test", False)):
-        ds = MNIST(str(raw_root), train=train, download=False)
-        out[f"x_{split}"] = ds.data.numpy().astype(np.uint8)
-        out[f"y_{split}"] = ds.targets.numpy().astype(np.int64)
-    return out
+def load_dataset(dataset: IdxDataset, folder: Path) -> dict[str, np.ndarray]:
+    """The official train and test sets in ``folder`` (checked by ``check_raw_files``): uint8
+    (N, 28, 28) images ``x_train``, ``x_test`` and int64 (N,) labels ``y_train``, ``y_test``."""
+    arrays = {}
+    for split in ("train", "test"):
+        arrays[f"x_{split}"] = read_idx(Path(folder) / dataset.files[f"{split}_images"])
+        labels = read_idx(Path(folder) / dataset.files[f"{split}_labels"])
+        arrays[f"y_{split}"] = labels.astype(np.int64)
+    return arrays
 
 
 def seeded_subset(n: int, k: int, seed: int) -> np.ndarray:
@@ -155,15 +304,13 @@ def fetch_cifar10_sample(root: Path, mirror: Path | None, n_images: int, seed: i
         attempts.append(f"local mirror: none given (set data.mirror or {MIRROR_ENV})")
         raise DataSourceError(_no_source_message("CIFAR-10", attempts,
                                                  "cifar10-jpg/train/<class>/*.jpg"))
-    from torchvision.datasets import ImageFolder
-
     folder = mirror / "cifar10-jpg" / "train"
     _check_class_folders(folder)
+    from torchvision.datasets import ImageFolder  # after the cheap layout check
+
     ds = ImageFolder(str(folder))
     pick = _choose(len(ds.samples), n_images, seed)
-    images = np.stack([np.asarray(ds.loader(ds.samples[i][0]).convert("RGB")) for i in pick])
-    if images.shape[1:] != (32, 32, 3):
-        raise DataSourceError(f"{folder}: images must be 32x32 RGB, got {images.shape[1:]}")
+    images = np.stack([_read_cifar_image(ds.loader, Path(ds.samples[i][0])) for i in pick])
     labels = np.array([ds.samples[i][1] for i in pick], dtype=np.int64)
     return (np.ascontiguousarray(images.transpose(0, 3, 1, 2)), labels,
             "local JPEG mirror (lossy re-encoding of the official images; not pixel-identical)")
@@ -176,24 +323,43 @@ def _choose(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def _check_class_folders(folder: Path) -> None:
+    fix = (f"point data.mirror or {MIRROR_ENV} at a complete mirror, or set cifar10.source to "
+           "official")
     if not folder.is_dir():
         raise DataSourceError(f"{folder} does not exist: the CIFAR-10 mirror must hold "
-                              "cifar10-jpg/train/<class>/*.jpg")
+                              f"cifar10-jpg/train/<class>/*.jpg. Fix: {fix}")
     present = sorted(p.name for p in folder.iterdir() if p.is_dir())
     missing = [c for c in CIFAR10_CLASSES if c not in present]
     extra = [c for c in present if c not in CIFAR10_CLASSES]
     if missing or extra:
         raise DataSourceError(
             f"{folder} must hold exactly the 10 CIFAR-10 class folders {list(CIFAR10_CLASSES)}; "
-            f"missing {missing}, unexpected {extra}")
+            f"missing {missing}, unexpected {extra}. Fix: add the missing class folders with "
+            f"their images and remove any other, or {fix}")
     empty = [c for c in CIFAR10_CLASSES if not any((folder / c).iterdir())]
     if empty:
-        raise DataSourceError(f"{folder}: class folders {empty} are empty")
+        raise DataSourceError(f"{folder}: class folders {empty} are empty; expected each class's "
+                              f"images as <class>/*.jpg. Fix: fill them, or {fix}")
 
 
-def _record(folder: Path, source: str) -> Fetched:
+def _read_cifar_image(loader, path: Path) -> np.ndarray:
+    """One mirror image as uint8 (32, 32, 3); an unreadable or wrongly sized file is named."""
+    try:
+        pixels = np.asarray(loader(str(path)).convert("RGB"))
+    except OSError as exc:
+        raise DataSourceError(f"{path} is not a readable image ({_first_line(exc)}); expected a "
+                              "32x32 RGB JPEG. Fix: replace it from the source, or remove it"
+                              ) from None
+    if pixels.shape != (32, 32, 3):
+        raise DataSourceError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels; expected "
+                              "32x32 RGB, as CIFAR-10's images. Fix: replace it from the source, "
+                              "or remove it")
+    return pixels
+
+
+def _record(folder: Path, source: str, digests: dict[str, str]) -> Fetched:
     write_json(folder / PROVENANCE, {"source": source})
-    return Fetched(folder, source)
+    return Fetched(folder, source, digests)
 
 
 def _read_provenance(folder: Path) -> str:
@@ -201,13 +367,45 @@ def _read_provenance(folder: Path) -> str:
     return read_json(path)["source"] if path.is_file() else "data root (origin unrecorded)"
 
 
+def _torchvision_class(name: str) -> type:
+    import torchvision.datasets
+
+    found = getattr(torchvision.datasets, name, None)
+    if not isinstance(found, type):
+        raise ValueError(f"data.torchvision: torchvision.datasets has no data set {name!r}; name "
+                         "one that downloads MNIST-format IDX files (MNIST, FashionMNIST, KMNIST), "
+                         "or null to read the files from the data root or the mirror only")
+    return found
+
+
+def _mirror_layout_problem(mirror: Path, dataset: IdxDataset) -> str | None:
+    """What keeps ``<mirror>/<folder>/raw`` from holding the data set's files (None: nothing),
+    naming any of them found at a wrong depth or still compressed."""
+    if not mirror.is_dir():
+        return f"{mirror} is not a folder"
+    source = dataset.raw(mirror)
+    missing = [name for name in dataset.files.values() if not (source / name).is_file()]
+    if not missing:
+        return None
+    problem = f"{source} {'lacks' if source.is_dir() else 'does not exist, so lacks'} {missing}"
+    places = (mirror, mirror / dataset.folder, source, mirror / "raw")
+    misplaced = [str(place / (name + suffix)) for name in missing for place in places
+                 for suffix in ("", ".gz") if (place / (name + suffix)).is_file()]
+    if misplaced:
+        problem += (f"; found {misplaced} instead: move them into {source}, uncompressed "
+                    "(gunzip any .gz)")
+    return problem
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
 
 
-def _no_source_message(name: str, attempts: list[str], layout: str) -> str:
+def _no_source_message(name: str, attempts: list[str], layout: str,
+                       downloadable: bool = True) -> str:
     tried = "\n".join(f"  - {a}" for a in attempts)
+    online = "connect to the internet, or " if downloadable else ""
     return (f"could not obtain {name}. Tried:\n{tried}\n"
-            f"Fix: connect to the internet, or point {MIRROR_ENV} (or data.mirror) at a folder "
-            f"laid out as <mirror>/{layout}.")
+            f"Fix: {online}point {MIRROR_ENV} (or data.mirror) at a folder laid out as "
+            f"<mirror>/{layout}.")

@@ -4,12 +4,18 @@ Stages read the GENERATED params.yaml at the project root (the file DVC tracks),
 directly, so a stage run by `dvc repro` sees exactly the values DVC recorded. The file is
 registered in Hydra's ConfigStore rather than found through a config path: a config path at
 the project root would make Hydra scan the whole tree (.venv included) for config groups.
-Hydra is told to stay out of the workspace: run in place, no .hydra/ subdir, no log files.
+Hydra is told to stay out of the workspace: run in place, no .hydra/ subdir, no log files;
+a multirun (`-m`) keeps its own bookkeeping in the system's temporary folder.
+Before the stage's own code runs, the whole composed config is validated (study.validate): a
+bad knob stops the stage with one line per problem and exit status 2, no traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,11 +23,18 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-# Hydra settings layered on params.yaml: run in place, no .hydra/ subdir, no log files.
+from study.validate import config_problems
+
+# Hydra settings layered on params.yaml: run in place, no .hydra/ subdir, no log files. A
+# multirun (`-m key=a,b`) writes multirun.yaml and one empty folder per job under the sweep
+# dir, so that goes to the temporary folder; its jobs still write their outputs where the stage
+# does (a sweep or fraction point names its file after its values, so jobs never collide).
 QUIET_HYDRA = {
     "defaults": [{"override hydra/job_logging": "none"},
                  {"override hydra/hydra_logging": "none"}, "_self_"],
-    "hydra": {"run": {"dir": "."}, "output_subdir": None},
+    "hydra": {"run": {"dir": "."}, "output_subdir": None,
+              "sweep": {"dir": str(Path(tempfile.gettempdir(), "barenet-multirun",
+                                        "${hydra.job.name}", "${now:%Y-%m-%d_%H-%M-%S-%f}"))}},
 }
 
 
@@ -34,11 +47,22 @@ def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
     # the stage script's docstring heads --help; "$" is escaped, Hydra interpolates help text
     doc = inspect.cleandoc(task.__globals__.get("__doc__") or "").replace("$", "$$")
 
+    @functools.wraps(task)
+    def validated_task(cfg: DictConfig) -> None:
+        problems = config_problems(OmegaConf.to_container(cfg, resolve=True), project_root)
+        if problems:
+            for problem in problems:
+                print(f"{script.stem}: bad config: {problem}", file=sys.stderr)
+            sys.exit(2)  # SystemExit passes through Hydra, which prints a traceback otherwise
+        task(cfg)
+
     def entry() -> None:
         params = OmegaConf.load(project_root / "params.yaml")
-        help_header = {"hydra": {"help": {"app_name": script.stem, "header": f"{doc}\n"}}}
+        # job.name: Hydra would take it from the wrapper's file, hydra_app
+        app = {"hydra": {"help": {"app_name": script.stem, "header": f"{doc}\n"},
+                         "job": {"name": script.stem}}}
         ConfigStore.instance().store(
-            name="params", node=OmegaConf.merge(QUIET_HYDRA, params, help_header))
-        hydra.main(config_path=None, config_name="params", version_base=None)(task)()
+            name="params", node=OmegaConf.merge(QUIET_HYDRA, params, app))
+        hydra.main(config_path=None, config_name="params", version_base=None)(validated_task)()
 
     return entry

@@ -1,5 +1,11 @@
 """Atomic writers: each output is written to a temporary file in its own directory and then
-renamed over the target, so an interrupted stage never leaves a half-written file for DVC."""
+renamed over the target, so an interrupted stage never leaves a half-written file for DVC.
+A directory output (data/mnist) is written whole in a temporary directory and renamed into
+place, so it is never a mix of old and new files or a partial set.
+
+Temporary names are ``.<target name>.<random>.tmp``. A stage killed outright (SIGKILL) cannot
+remove its own; the next write of the same target does, and .dvcignore and .gitignore hide
+them meanwhile, so DVC never hashes them into a directory output or dependency."""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import csv
 import io
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -18,11 +26,28 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _remove_leftovers(path: Path) -> None:
+    """Delete temporaries that an earlier, killed write of ``path`` left beside it. The random
+    part has no dot, so the temporaries of a target ``x.json`` never match those of ``x``."""
+    leftover = re.compile(rf"\.{re.escape(path.name)}\.[^.]+\.tmp")
+    for entry in path.parent.iterdir():
+        if leftover.fullmatch(entry.name):
+            _remove(entry)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
@@ -32,6 +57,32 @@ def atomic_path(path: str | Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_dir(path: str | Path):
+    """Yield a new, empty temporary directory beside ``path``; on success it takes the place
+    of ``path`` (an old directory there is moved aside first, then deleted). Killed at any
+    moment, ``path`` is the old directory, absent, or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
+    try:
+        yield tmp
+        if path.exists():
+            # rename(2) cannot replace a non-empty directory: move the old one aside first
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.",
+                                        suffix=".tmp"))
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _remove(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -1,0 +1,263 @@
+"""Every knob of the study checked before any compute.
+
+``stage_main`` runs ``config_problems`` on the composed config (params.yaml plus command-line
+overrides) before a stage's own code, so a bad value stops every stage at once with one line
+per problem that names the key, the value, what is allowed and where to fix it, e.g.
+
+    linear.epochs must be an integer >= 1, got 0 (fix it in conf/linear/default.yaml and run
+    `make params`, or override it: dvc exp run -S linear.epochs=...)
+
+never a deep NumPy traceback or a silent NaN after an hour of training. Each key has a rule in
+RULES (``*`` stands for any one part of a key; tests/test_validate.py checks that every leaf of
+params.yaml has a rule, so a new knob cannot slip through); a sweep grid ``<model>.grid.<k>`` is
+checked value by value with the rule of ``<model>.<k>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from barenet._checks import _is_number, check_non_negative, check_positive, check_positive_int
+from study.data import ROLES
+
+Check = Callable[[Any, str], None]  # raises ValueError("<key> must be ..., got ...")
+
+
+def interval(low: float, high: float, *, closed_low: bool, closed_high: bool) -> Check:
+    """A finite number between ``low`` and ``high``, each end included or not."""
+    shown = f"{'[' if closed_low else '('}{low:g}, {high:g}{']' if closed_high else ')'}"
+
+    def check(value, key: str) -> None:
+        inside = _is_number(value) and (low <= value if closed_low else low < value) and (
+            value <= high if closed_high else value < high)
+        if not inside:
+            raise ValueError(f"{key} must be a finite number in {shown}, got {value!r}")
+    return check
+
+
+def integer(minimum: int, maximum: int | None = None) -> Check:
+    def check(value, key: str) -> None:
+        check_positive_int(value, key, minimum)
+        if maximum is not None and value > maximum:
+            raise ValueError(f"{key} must be an integer in {minimum}..{maximum}, got {value!r}")
+    return check
+
+
+def one_of(*options) -> Check:
+    def check(value, key: str) -> None:
+        if isinstance(value, bool) or value not in options:
+            raise ValueError(f"{key} must be one of {list(options)}, got {value!r}")
+    return check
+
+
+def text(value, key: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
+
+
+def boolean(value, key: str) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+
+
+def sha256_hex(value, key: str) -> None:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ValueError(f"{key} must be a SHA-256 as 64 lower-case hex digits, got {value!r}")
+
+
+def optional(check: Check) -> Check:
+    """``check``, or null."""
+    def check_or_null(value, key: str) -> None:
+        if value is not None:
+            check(value, key)
+    return check_or_null
+
+
+def each(check: Check) -> Check:
+    """A non-empty list whose every item passes ``check`` (named ``key[i]`` in the error)."""
+    def check_list(values, key: str) -> None:
+        if not isinstance(values, Sequence) or isinstance(values, str) or not values:
+            raise ValueError(f"{key} must be a non-empty list, got {values!r}")
+        for i, value in enumerate(values):
+            check(value, f"{key}[{i}]")
+    return check_list
+
+
+def point_xyz(value, key: str) -> None:
+    """[x, y, z] of finite numbers with z^2 != 0: f divides by tanh(z^2), which is 0 there."""
+    if (not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 3
+            or not all(_is_number(v) for v in value)):
+        raise ValueError(f"{key} must be three finite numbers [x, y, z], got {value!r}")
+    if float(value[2]) * float(value[2]) == 0:
+        raise ValueError(f"{key} = {value!r}: z^2 is 0 in float64, so tanh(z^2) = 0 and f "
+                         "divides by zero; use a non-zero z")
+
+
+def blur_weights(value, key: str) -> None:
+    """The 1-D weights of a separable blur kernel: an odd number of finite numbers >= 0 with a
+    positive sum (so the kernel has a centre and can be normalised)."""
+    each(check_non_negative)(value, key)
+    if len(value) % 2 == 0:
+        raise ValueError(f"{key} must have an odd number of weights so the kernel has a "
+                         f"centre pixel, got {len(value)}: {value!r}")
+    if not sum(value) > 0:
+        raise ValueError(f"{key} must have a positive sum, got {value!r}")
+
+
+PROBABILITY_LIKE = interval(0, 1, closed_low=False, closed_high=True)
+MOMENTUM = interval(0, 1, closed_low=True, closed_high=False)  # 1 or more never settles
+SEED = integer(0)
+DTYPE = one_of("float32", "float64")
+CIFAR10_TRAIN_IMAGES = 50_000
+CIFAR10_SIZE = 32
+MNIST_SIZE = 28
+
+
+def _classifier(**specific: Check) -> dict[str, Check]:
+    """The knobs the linear and MLP sections share, plus their own."""
+    return {"lr": check_positive, "lambda": check_non_negative, "batch_size": integer(1),
+            "epochs": integer(1), "momentum": MOMENTUM, "shift": integer(0, MNIST_SIZE - 1),
+            "lr_decay": PROBABILITY_LIKE, "dtype": DTYPE, "seed": SEED, **specific}
+
+
+RULES: dict[str, Check] = {
+    "model": one_of("linear", "mlp"),
+    "data.name": text,
+    "data.root": text,
+    "data.mirror": optional(text),
+    "data.val_fraction": interval(0, 1, closed_low=False, closed_high=False),
+    "data.split_seed": SEED,
+    # what defines the data set; study.data.IdxDataset checks how the values fit together
+    "data.torchvision": optional(text),
+    "data.folder": text,
+    **{f"data.files.{role}.{key}": check for role in ROLES
+       for key, check in (("name", text), ("sha256", optional(sha256_hex)))},
+    "data.class_names": each(text),
+    "cifar10.n_images": integer(1, CIFAR10_TRAIN_IMAGES),
+    "cifar10.seed": SEED,
+    "cifar10.source": one_of("auto", "official", "mirror"),
+    **{f"linear.{k}": check for k, check in _classifier().items()},
+    **{f"mlp.{k}": check for k, check in _classifier(hidden=integer(1)).items()},
+    "sklearn.C": check_positive,
+    "sklearn.max_iter": integer(1),
+    "sklearn.tol": check_positive,
+    "fraction.values": each(PROBABILITY_LIKE),
+    "fraction.fraction": PROBABILITY_LIKE,  # one point, passed by dvc.yaml from fraction.values
+    "fraction.seed": SEED,
+    "scalar.points": each(point_xyz),
+    "scalar.fd_step": interval(0, 1, closed_low=False, closed_high=False),
+    "blur.kernel": blur_weights,
+    "blur.n_images": integer(1),
+    "blur.pick": one_of("per_class", "first"),
+    "c0.weights": optional(text),
+    "c0.weights_sha256": optional(sha256_hex),
+    "c0.out_channels": integer(1),
+    "c0.kernel_size": integer(1),
+    "c0.padding": integer(0),
+    "c0.init_seed": SEED,
+    "c0.sgd.lr": check_positive,
+    "c0.sgd.momentum": MOMENTUM,
+    "c0.sgd.batch_size": integer(1),
+    "c0.sgd.max_epochs": integer(1),
+    "c0.sgd.tol": check_positive,
+    "c0.sgd.seed": SEED,
+    "c0.cg.tol": check_positive,
+    "c0.cg.max_iter": integer(1),
+    "c0.cg.memory": optional(integer(1)),
+    "c0.cg.separable": boolean,
+    "report.original.*": check_non_negative,  # the original attempt's results, as quoted
+}
+GRID = re.compile(r"(?P<model>linear|mlp)\.grid\.(?P<knob>\w+)")
+PATTERNS = {re.compile(re.escape(key).replace(r"\*", r"[^.]+")): check
+            for key, check in RULES.items() if "*" in key}
+
+
+def rule_for(key: str) -> Check | None:
+    """The check of a dotted key, or None if the study has no such setting."""
+    if key in RULES:
+        return RULES[key]
+    for pattern, check in PATTERNS.items():
+        if pattern.fullmatch(key):
+            return check
+    grid = GRID.fullmatch(key)
+    knob = grid and f"{grid['model']}.{grid['knob']}"
+    return each(RULES[knob]) if knob in RULES else None
+
+
+def _relations(cfg: Mapping) -> list[tuple[str, str]]:
+    """(key, problem) for settings that are each fine but do not fit together."""
+    problems = []
+    blur, cifar10, c0, scalar = (cfg.get(name) if isinstance(cfg.get(name), Mapping) else {}
+                                 for name in ("blur", "cifar10", "c0", "scalar"))
+    if _is_number(blur.get("n_images")) and _is_number(cifar10.get("n_images")) \
+            and blur["n_images"] > cifar10["n_images"]:
+        problems.append(("blur.n_images", f"blur.n_images must be at most cifar10.n_images "
+                         f"({cifar10['n_images']}, the prepared images), got {blur['n_images']}"))
+    points, step = scalar.get("points"), scalar.get("fd_step")
+    if isinstance(points, Sequence) and _is_number(step) and step > 0:
+        for i, point in enumerate(points):
+            if isinstance(point, Sequence) and any(
+                    _is_number(v) and float(v) + step == float(v) - step for v in point):
+                problems.append((f"scalar.points[{i}]", f"scalar.points[{i}] = {point!r}: a "
+                                 f"coordinate so large that +- scalar.fd_step ({step:g}) rounds "
+                                 "to itself in float64, so finite differences cannot check the "
+                                 "gradient there; use smaller coordinates or a larger step"))
+    kernel, padding = c0.get("kernel_size"), c0.get("padding")
+    if _is_number(kernel) and _is_number(padding) and kernel > CIFAR10_SIZE + 2 * padding:
+        problems.append(("c0.kernel_size", f"c0.kernel_size must fit the {CIFAR10_SIZE}x"
+                         f"{CIFAR10_SIZE} images plus c0.padding ({padding}) on each side, "
+                         f"i.e. be at most {CIFAR10_SIZE + 2 * padding}, got {kernel}"))
+    return problems
+
+
+def leaves(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
+    """Every setting by dotted key; a list is one setting (a grid, the points, a kernel)."""
+    out = {}
+    for name, value in cfg.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, Mapping):
+            out.update(leaves(value, f"{key}."))
+        else:
+            out[key] = value
+    return out
+
+
+def config_problems(cfg: Mapping, project_root: Path) -> list[str]:
+    """One line per bad or mismatched setting in ``cfg`` (a plain, resolved dict), each naming
+    the key, the value, what is allowed and where to fix it; empty if all is well. Settings
+    absent from ``cfg`` are not required here (a stage reads what it needs), and a key with no
+    rule is left to its stage (Hydra already refuses a misspelt override without ``+``)."""
+    problems = []
+    for key, value in leaves(cfg).items():
+        check = rule_for(key)
+        try:
+            if check is not None:
+                check(value, key)
+        except ValueError as exc:
+            problems.append(f"{exc} ({fix_hint(key, project_root)})")
+    problems += [f"{problem} ({fix_hint(key, project_root)})" for key, problem in
+                 _relations(cfg)]
+    return problems
+
+
+def fix_hint(key: str, project_root: Path) -> str:
+    key = re.sub(r"\[\d+\]$", "", key)  # a list is overridden whole
+    group = key.split(".")[0] if key != "model" else None
+    option = _default_options(project_root).get(group, "default")
+    where = f"conf/{group}/{option}.yaml" if group else "conf/config.yaml"
+    return f"fix it in {where} and run `make params`, or override it: dvc exp run -S {key}=..."
+
+
+def _default_options(project_root: Path) -> dict[str, str]:
+    """Config group -> the option conf/config.yaml picks (e.g. data -> mnist)."""
+    path = project_root / "conf" / "config.yaml"
+    if not path.is_file():
+        return {}
+    defaults = yaml.safe_load(path.read_text(encoding="utf-8")).get("defaults", [])
+    return {group: option for entry in defaults if isinstance(entry, dict)
+            for group, option in entry.items()}
