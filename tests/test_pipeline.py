@@ -1,78 +1,26 @@
 """End to end: the real dvc.yaml, stages and conf/ in a temporary git repo, on a tiny config
 (1 epoch, a 2-point grid), against the real MNIST/CIFAR-10 mirror. Proves `dvc repro` runs,
 is up to date the second time, leaves no stray files, honours the metrics contract, re-runs
-only the changed matrix point, and that `dvc exp run -S` and `dvc metrics diff` work."""
+only the changed matrix point, that `dvc exp run -S` and `dvc metrics diff` work, and that a
+second data set in MNIST's format plugs in with one YAML file in conf/data/."""
 
+import csv
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import MIRROR, copy_project, needs_mirror, run, write_idx_dataset
 
 from study.bars import contract_problems
-from study.data import MIRROR_ENV
+from study.data import ROLES, sha256
 from study.params import compose
 
-ROOT = Path(__file__).resolve().parents[1]
-MIRROR = Path(os.environ.get(MIRROR_ENV) or ROOT.parent / "shared" / "data")
-# written into the temporary repo's conf/, so `dvc exp run` (which recomposes conf/) stays tiny
-TINY = {"linear/default.yaml": {"epochs": 1, "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
-        "mlp/default.yaml": {"epochs": 1, "grid": {"lr": [0.05], "batch_size": [128]}},
-        "fraction/default.yaml": {"values": [0.5, 1.0]},
-        "sklearn/default.yaml": {"max_iter": 5},
-        "cifar10/default.yaml": {"n_images": 4},
-        "blur/default.yaml": {"n_images": 2},
-        "c0/default.yaml": {"sgd": {"max_epochs": 3}}}
-
-
-def merged(base: dict, changes: dict) -> dict:
-    return {**base, **{k: merged(base[k], v) if isinstance(v, dict) and isinstance(
-        base.get(k), dict) else v for k, v in changes.items()}}
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
-                       reason=f"needs the data mirror ({MIRROR_ENV} or ../shared/data)"),
-]
-
-
-def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, MIRROR_ENV: str(MIRROR),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True,
-                            timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+pytestmark = [pytest.mark.slow, needs_mirror]
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("study")
-    for item in ("dvc.yaml", "conf", "stages", "src", ".dvc/config", ".dvc/.gitignore",
-                 ".dvc/plots", ".dvcignore", ".gitignore"):
-        source, target = ROOT / item, repo / item
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-    for name, changes in TINY.items():
-        path = repo / "conf" / name
-        settings = merged(yaml.safe_load(path.read_text()), changes)
-        path.write_text(yaml.safe_dump(settings, sort_keys=False))
-    (repo / "params.yaml").write_text(compose(repo))
-    run(repo, "git", "init", "-q")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "tiny study")
-    run(repo, "dvc", "repro")
-    return repo
+def repo(reproduced_tiny_study, tmp_path_factory):
+    return copy_project(reproduced_tiny_study, tmp_path_factory.mktemp("study"))
 
 
 def test_repro_runs_then_everything_is_up_to_date(repo):
@@ -81,8 +29,10 @@ def test_repro_runs_then_everything_is_up_to_date(repo):
     assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
     status = run(repo, "git", "status", "--porcelain", "--untracked-files=all").stdout
     new = [line[3:] for line in status.splitlines()]
-    # only DVC's lock file and the declared cache: false outputs under reports/ are new
-    assert new and all(p == "dvc.lock" or p.startswith("reports/") for p in new), new
+    # only DVC's lock file, the declared cache: false outputs under reports/ and the headline
+    # block of README.md (the report stage's) are new
+    assert new and all(p in ("dvc.lock", "README.md") or p.startswith("reports/")
+                       for p in new), new
 
 
 def test_every_metrics_file_of_the_contract_has_its_keys(repo):
@@ -145,3 +95,64 @@ def test_plots_show_writes_every_declared_plot(repo):
     for image in ("linear/weights.png", "mlp/weights.png", "blur/blurred.png",
                   "blur/filters.png", "c0/filters.png"):
         assert image in html
+
+
+def back_to_last_commit(repo):
+    """Discard the workspace's changes, outputs included; return every file of reports/."""
+    run(repo, "git", "checkout", "--", ".")
+    run(repo, "dvc", "checkout")
+    return {p: p.read_bytes() for p in sorted((repo / "reports").rglob("*")) if p.is_file()}
+
+
+def classes_in(path, column: str) -> list[str]:
+    with open(path, newline="") as f:
+        return [row[column] for row in csv.DictReader(f)]
+
+
+def test_a_second_data_set_plugs_in_with_one_yaml_file(repo, tmp_path):
+    """A data set of its own in MNIST's IDX format (4 classes, own names) in a mirror and one new
+    conf/data/tiny.yaml: nothing changes until `dvc exp run -S data=tiny`, which re-runs every
+    classification stage (and no other) on it, its class names in every table and plot; back
+    on MNIST, the committed results are exactly as they were."""
+    back_to_last_commit(repo)  # drop an earlier test's experiment from the workspace
+    run(repo, "git", "add", "-A")  # the MNIST results (not yet committed if run alone)
+    run(repo, "git", "commit", "--allow-empty", "-qm", "MNIST results")
+    before = back_to_last_commit(repo)
+    mirror = tmp_path / "mirror"  # the real mirror, plus the new data set
+    mirror.mkdir()
+    for item in MIRROR.iterdir():
+        (mirror / item.name).symlink_to(item)
+    names = ["tiny-train-images", "tiny-train-labels", "tiny-test-images", "tiny-test-labels"]
+    classes = ["ant", "bee", "cat", "dog"]
+    write_idx_dataset(mirror / "TINY" / "raw", names, len(classes), n_train=400, n_test=100)
+    files = {role: {"name": name, "sha256": sha256(mirror / "TINY" / "raw" / name)}
+             for role, name in zip(ROLES, names, strict=True)}
+    files["test_labels"]["sha256"] = None  # not pinned: accepted, with a warning
+    (repo / "conf" / "data" / "tiny.yaml").write_text(yaml.safe_dump(
+        {"defaults": ["mnist", "_self_"], "name": "tiny", "torchvision": None,
+         "folder": "TINY", "files": files, "class_names": classes}, sort_keys=False))
+    assert compose(repo) == (repo / "params.yaml").read_text()
+    assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+
+    result = run(repo, "dvc", "exp", "run", "-S", "data=tiny", mirror=mirror)
+    ran = {line.split("'")[1] for line in result.stdout.splitlines()
+           if line.startswith("Running")}
+    assert {"prepare_mnist", "linear_final", "mlp_final", "sklearn_baseline",
+            "linear_fraction_summary", "mlp_fraction_summary"} <= ran
+    assert not ran & {"prepare_cifar10", "blur", "c0_targets", "c0_recover", "scalar_grad"}
+    assert "tiny-test-labels is not pinned" in result.stdout + result.stderr
+    data = json.loads((repo / "reports/data/mnist.json").read_text())
+    assert data["dataset"] == "tiny" and data["counts"] == {"train": 320, "val": 80, "test": 100}
+    assert data["class_counts"]["test"] == [25, 25, 25, 25]
+    for model in ("linear", "mlp"):
+        reports = repo / "reports" / model
+        assert classes_in(reports / "per_class.csv", "class") == classes
+        assert set(classes_in(reports / "confusion.csv", "actual")) == set(classes)
+        metrics = json.loads((reports / "metrics.json").read_text())
+        assert {metrics["best_class"], metrics["worst_class"]} <= set(classes)
+        assert (reports / "weights.png").read_bytes() != before[reports / "weights.png"]
+    assert json.loads((repo / "reports/sklearn/metrics.json").read_text())["test"] != \
+        json.loads(before[repo / "reports/sklearn/metrics.json"])["test"]
+
+    assert back_to_last_commit(repo) == before
+    assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."

@@ -1,0 +1,142 @@
+"""Sweeps that fan out, on the tiny study, against the same points run one at a time:
+
+- by hand, Hydra's multirun with the joblib launcher runs a stage's sweep points in parallel
+  processes; they write byte for byte what DVC's matrix stages wrote one by one, and nothing
+  else lands in the workspace (Hydra's own bookkeeping goes to the temporary folder);
+- four experiments queued with `dvc exp run --queue -S ...` and run by `dvc queue start -j 2`
+  all finish, two at a time, and `dvc exp show` lists each; each committed exactly the files
+  its serial `dvc exp run` leaves in the workspace (reports/, dvc.lock, params.yaml, ...), and
+  every object in the DVC cache they share still hashes to its name.
+"""
+
+import hashlib
+import itertools
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import copy_project, differences, file_bytes, needs_mirror, project_env, run
+
+pytestmark = [pytest.mark.slow, needs_mirror]
+# Four experiments. The CIFAR-10 sample varies slowest, so the two that run at once make the
+# same data/cifar10 and data/c0 and commit the same objects into the shared cache together.
+QUEUED = {"cifar10.seed": [1, 2], "c0.sgd.lr": [0.05, 0.02]}
+
+
+@pytest.fixture(scope="module")
+def study(reproduced_tiny_study, tmp_path_factory):
+    return copy_project(reproduced_tiny_study, tmp_path_factory.mktemp("fanout"))
+
+
+def workspace(repo: Path) -> set[str]:
+    """Every path in the project but git's own and Python's byte-code caches."""
+    return {p.relative_to(repo).as_posix() for p in repo.rglob("*")
+            if not {".git", "__pycache__"} & set(p.relative_to(repo).parts)}
+
+
+def test_hydra_multirun_with_joblib_writes_what_the_matrix_stages_wrote(study):
+    sweep = "reports/linear/sweep"
+    one_by_one = file_bytes(study, [sweep])  # by `dvc repro`: one matrix stage per point
+    grid = yaml.safe_load((study / "params.yaml").read_text())["linear"]["grid"]
+    assert len(one_by_one) == len(grid["lr"]) * len(grid["lambda"]) >= 2
+    before = workspace(study)
+    shutil.rmtree(study / sweep)
+    run(study, "python", "stages/sweep_point.py", "--multirun", "model=linear",
+        *(f"+linear.{key}={','.join(map(str, values))}" for key, values in grid.items()),
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert differences(one_by_one, file_bytes(study, [sweep])) == ""
+    assert workspace(study) == before  # no multirun/, .hydra/ or log file
+
+
+def lookup(params: dict, dotted: str):
+    """``params["a"]["b"]`` for ``"a.b"``."""
+    for key in dotted.split("."):
+        params = params[key]
+    return params
+
+
+def queued_experiments(repo: Path) -> dict[tuple, dict]:
+    """Each experiment `dvc exp show --json` lists, by its values of the QUEUED keys: its
+    outcome, commit and outputs."""
+    found = {}
+    for baseline in json.loads(run(repo, "dvc", "exp", "show", "--json").stdout):
+        for experiment in baseline.get("experiments") or []:
+            (rev,) = experiment["revs"]
+            params = rev["data"]["params"]["params.yaml"]["data"]
+            found[tuple(lookup(params, key) for key in QUEUED)] = {
+                "name": experiment["name"], "state": (experiment["executor"] or {}).get("state"),
+                "rev": rev["rev"], "outs": rev["data"]["outs"]}
+    return found
+
+
+def wait_for_queue(repo: Path, timeout: float = 900) -> int:
+    """Poll `dvc queue status` until no experiment is queued or running; the most it saw
+    running at once."""
+    most_running, deadline = 0, time.monotonic() + timeout
+    while True:
+        status = run(repo, "dvc", "queue", "status").stdout
+        most_running = max(most_running, status.count(" Running"))
+        if " Queued" not in status and " Running" not in status:
+            return most_running
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the queue has not finished in {timeout} s:\n{status}")
+        time.sleep(1)
+
+
+def cache_problems(repo: Path, outs: list[dict]) -> list[str]:
+    """Every object in the DVC cache whose content does not hash to its name (a .dir object
+    lists a directory's files), and every cached output of ``outs`` (as `dvc exp show --json`
+    gives them) missing from the cache, with each file of a directory output."""
+    cache = repo / ".dvc" / "cache" / "files" / "md5"
+    problems = []
+    for path in sorted(cache.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as f:
+                actual = hashlib.file_digest(f, "md5").hexdigest()
+            if actual != path.parent.name + path.name.removesuffix(".dir"):
+                problems.append(f"{path.relative_to(repo)} hashes to {actual}")
+    for out in (out for out in outs if out["use_cache"]):
+        names, listing = [out["hash"]], cache / out["hash"][:2] / out["hash"][2:]
+        if out["hash"].endswith(".dir") and listing.is_file():
+            names += [entry["md5"] for entry in json.loads(listing.read_text())]
+        problems += [f"{name} (of {out['path']}) is not in the cache" for name in names
+                     if not (cache / name[:2] / name[2:]).is_file()]
+    return problems
+
+
+def test_four_queued_experiments_on_two_workers_each_equal_their_serial_run(study):
+    run(study, "git", "add", "-A")  # the queue runs experiments from the last commit
+    run(study, "git", "commit", "-qm", "tiny study results")
+    sweep = [arg for key, values in QUEUED.items()
+             for arg in ("-S", f"{key}={','.join(map(str, values))}")]
+    run(study, "dvc", "exp", "run", "--queue", *sweep)
+    try:
+        # not `run`: the workers it starts keep its stdout, so capturing it would wait for them
+        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=study, check=True,
+                       env=project_env(repo=study), stdout=subprocess.DEVNULL, timeout=60)
+        most_running = wait_for_queue(study)
+    finally:
+        run(study, "dvc", "queue", "stop", "--kill", check=False)
+    assert most_running == 2
+
+    queued = queued_experiments(study)
+    assert sorted(queued) == sorted(itertools.product(*QUEUED.values()))
+    failed = {point: run(study, "dvc", "queue", "logs", e["name"], check=False).stdout[-3000:]
+              for point, e in queued.items() if e["state"] != "success"}
+    assert failed == {}
+    metrics = {run(study, "git", "rev-parse", f"{e['rev']}:reports/c0/metrics.json").stdout
+               for e in queued.values()}
+    assert len(metrics) == len(queued)  # four different results: none lost, none written twice
+    outs = [{"path": path, **out} for e in queued.values() for path, out in e["outs"].items()]
+    assert cache_problems(study, outs) == []
+
+    for point, experiment in queued.items():
+        run(study, "dvc", "exp", "run", *[arg for key, value in zip(QUEUED, point, strict=True)
+                                          for arg in ("-S", f"{key}={value}")])
+        # the workspace now holds the serial run's results: compare with the queued commit
+        changed = run(study, "git", "diff", experiment["rev"]).stdout
+        assert changed == "", f"queued {point} differs from its serial run:\n{changed[:5000]}"
