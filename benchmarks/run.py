@@ -1,16 +1,28 @@
-"""Ratio benchmarks of barenet against PyTorch CPU and against barenet's own naive loops.
+"""Ratio benchmarks of barenet against PyTorch CPU, its own naive loops and the machine's GEMM peak.
 
-One run on this machine, everything measured side by side in the same process:
+Everything is measured side by side in ONE run, in one process, at ONE thread count for NumPy's
+BLAS and PyTorch alike (default 1: the training stages run BLAS on one thread, see
+study.threads), and recorded with the core count, the library versions and the load average:
 
-(a) one training epoch of a 784-100-10 MLP, float32, batch 64, 48,000 random samples
-    (barenet: ``barenet.train.train_epoch``, fit's inner loop without its evaluation);
-(b) Conv2d forward + backward (input, weight and bias gradients), batch 100, 3 -> 20
-    channels, 32x32, kernel 5, padding 2, in float64 and float32;
-(c) the same convolution, fast im2col path vs the naive per-pixel loops (in each dtype).
+(a) one training epoch of a 784-100-10 MLP, float32, batch 64, 48,000 random samples (barenet:
+    ``barenet.train.train_epoch``, fit's inner loop without its evaluation; PyTorch: the same
+    loop with torch.nn and torch.optim.SGD);
+(b) that epoch's GEMM FLOP rate over the single-precision peak: one 2048^3 float32 matmul;
+(c) Conv2d forward + backward (input, weight and bias gradients), batch 100, 3 -> 20 channels,
+    32x32, kernel 5, padding 2, in float64 and float32; and a strided (stride 2) and a dilated
+    (dilation 2, padding 4) variant;
+(d) the same convolutions, fast path vs the naive loops (``conv2d_naive_*``: a Python loop over
+    every output pixel, one NumPy expression for all output channels of the pixel);
+(e) C0 recovery as in the c0_recover stage, conjugate gradient to its default tolerance:
+    seconds, and seconds per iteration over one PyTorch forward + backward of the same conv.
 
-Ratios are barenet_time / torch_time (lower is better for barenet). Each time is the best of
-several repeats after a warmup; the barenet and torch blocks alternate over a few rounds so
-slow drift on a shared machine hits both. Prints the JSON and writes benchmarks/results.json.
+Ratios are barenet_time / other_time (lower is better for barenet) unless named speedup or
+fraction. Each time is the best of several repeats after a warmup; the barenet, torch and
+naive blocks take turns over a few rounds so slow drift on a shared machine hits all. On one
+thread the clock is the process's CPU time: all the work runs on the calling thread (BLAS,
+torch's intra-op and autograd alike), and CPU time leaves out the waits when other processes
+share the cores; on more threads it is wall time. Prints the JSON and writes
+benchmarks/results.json.
 
 Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH]
 """
@@ -18,6 +30,9 @@ Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import io
 import json
 import os
 import platform
@@ -30,52 +45,83 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
+from omegaconf import OmegaConf
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import barenet
 from barenet.conv import Conv2d, conv2d_naive_backward, conv2d_naive_forward
 from study.io import write_text
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results.json")
 ROUNDS = 3  # alternating barenet/torch blocks
+clock = time.perf_counter  # main() picks time.process_time on one thread (module docstring)
+
+TARGETS = {  # name: (kind, bound) from the issue that set them
+    "mlp_epoch_float32": ("ratio_at_most", 0.6),
+    "mlp_flop_rate_float32": ("fraction_of_peak_at_least", 0.5),
+    "conv2d_float64": ("ratio_at_most", 0.7),
+    "conv2d_float32": ("ratio_at_most", 2.0),
+    "conv2d_fast_vs_naive_float64": ("speedup_at_least", 100),
+    "conv2d_fast_vs_naive_float32": ("speedup_at_least", 100),
+}
 
 
 def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Smallest wall time of ``repeats`` calls after ``warmup`` untimed ones (seconds)."""
+    """Smallest ``clock`` time of ``repeats`` calls after ``warmup`` untimed ones (seconds)."""
     for _ in range(warmup):
         fn()
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return best
 
 
-def side_by_side(ours: Callable[[], object], theirs: Callable[[], object], repeats: int
-                 ) -> tuple[float, float]:
-    """Best times of two callables, measured in alternating blocks over ROUNDS rounds."""
-    t_ours = t_theirs = float("inf")
+def side_by_side(*blocks: tuple[Callable[[], object], int]) -> list[float]:
+    """Best times of (callable, repeats) blocks, measured in turn over ROUNDS rounds, so that
+    a slow spell of the machine hits every block alike."""
+    best = [float("inf")] * len(blocks)
     for _ in range(ROUNDS):
-        t_ours = min(t_ours, best_time(ours, repeats))
-        t_theirs = min(t_theirs, best_time(theirs, repeats))
-    return t_ours, t_theirs
+        for i, (fn, repeats) in enumerate(blocks):
+            best[i] = min(best[i], best_time(fn, repeats))
+    return best
 
 
-def ratio_entry(t_ours: float, t_torch: float, target: float) -> dict:
+def with_target(name: str, entry: dict, value: float) -> dict:
+    """``entry`` with the issue's target for ``name`` (if it has one) and whether ``value``
+    meets it."""
+    if name in TARGETS:
+        kind, bound = TARGETS[name]
+        entry["target_" + kind] = bound
+        entry["meets_target"] = bool(value <= bound if kind.endswith("at_most") else
+                                     value >= bound)
+    return entry
+
+
+def ratio_entry(name: str, t_ours: float, t_torch: float, **extra) -> dict:
     ratio = t_ours / t_torch
-    return {"barenet_s": round(t_ours, 6), "torch_s": round(t_torch, 6),
-            "ratio": round(ratio, 3), "target_ratio_at_most": target,
-            "meets_target": bool(ratio <= target)}
+    return with_target(name, {"barenet_s": round(t_ours, 6), "torch_s": round(t_torch, 6),
+                              "ratio": round(ratio, 3), **extra}, ratio)
 
 
-# ----------------------------------------------------------------------------- (a) MLP epoch
+# ----------------------------------------------------------------------------- (a, b) MLP epoch
 
-MLP_SAMPLES, MLP_BATCH, MLP_LR = 48_000, 64, 0.1
+MLP_SAMPLES, MLP_BATCH, MLP_LR, MLP_SIZES = 48_000, 64, 0.1, (784, 100, 10)
+
+
+def mlp_gemm_flops(samples: int) -> int:
+    """Multiply-adds x 2 of the GEMMs an epoch needs: forward through both layers, then the
+    weight gradients of both and the hidden layer's input gradient (not the data's)."""
+    n_in, n_hidden, n_out = MLP_SIZES
+    forward = n_in * n_hidden + n_hidden * n_out
+    backward = n_in * n_hidden + n_hidden * n_out + n_out * n_hidden
+    return 2 * samples * (forward + backward)
 
 
 def mlp_epoch_barenet(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
-    model = barenet.MLP(784, 100, 10, rng=np.random.default_rng(seed), dtype=np.float32)
+    model = barenet.MLP(*MLP_SIZES, rng=np.random.default_rng(seed), dtype=np.float32)
     optimizer = barenet.SGD(model.parameters(), lr=MLP_LR)
     rng = np.random.default_rng(seed)
 
@@ -89,8 +135,9 @@ def mlp_epoch_barenet(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[
 
 def mlp_epoch_torch(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(),
-                                torch.nn.Linear(100, 10))
+    n_in, n_hidden, n_out = MLP_SIZES
+    model = torch.nn.Sequential(torch.nn.Linear(n_in, n_hidden), torch.nn.ReLU(),
+                                torch.nn.Linear(n_hidden, n_out))
     optimizer = torch.optim.SGD(model.parameters(), lr=MLP_LR)
     tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(seed)
@@ -107,90 +154,185 @@ def mlp_epoch_torch(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[]
     return epoch
 
 
-def bench_mlp() -> dict:
+PEAK_SIZE = 2048
+
+
+def sgemm_peak() -> dict:
+    """The single-precision GEMM rate of one large square matmul (NumPy's BLAS, best of 5)."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((MLP_SAMPLES, 784), dtype=np.float32)
-    labels = rng.integers(0, 10, MLP_SAMPLES)
-    t_ours, t_torch = side_by_side(mlp_epoch_barenet(x, labels, 1), mlp_epoch_torch(x, labels, 1),
-                                   repeats=2)
-    entry = ratio_entry(t_ours, t_torch, 0.8)
-    entry.update(samples=MLP_SAMPLES, batch=MLP_BATCH, dtype="float32",
-                 steps=-(-MLP_SAMPLES // MLP_BATCH))
-    return entry
+    a = rng.standard_normal((PEAK_SIZE, PEAK_SIZE), dtype=np.float32)
+    b = rng.standard_normal((PEAK_SIZE, PEAK_SIZE), dtype=np.float32)
+    seconds = best_time(lambda: a @ b, repeats=5)
+    return {"matmul": f"{PEAK_SIZE}x{PEAK_SIZE} @ {PEAK_SIZE}x{PEAK_SIZE} float32",
+            "seconds": round(seconds, 6), "gflops": round(2 * PEAK_SIZE**3 / seconds / 1e9, 1)}
 
 
-# ----------------------------------------------------------------------------- (b) Conv2d
+def bench_mlp(peak: dict) -> tuple[dict, dict]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((MLP_SAMPLES, MLP_SIZES[0]), dtype=np.float32)
+    labels = rng.integers(0, MLP_SIZES[-1], MLP_SAMPLES)
+    t_ours, t_torch = side_by_side((mlp_epoch_barenet(x, labels, 1), 2),
+                                   (mlp_epoch_torch(x, labels, 1), 2))
+    ratio = ratio_entry("mlp_epoch_float32", t_ours, t_torch, samples=MLP_SAMPLES,
+                        batch=MLP_BATCH, dtype="float32", steps=-(-MLP_SAMPLES // MLP_BATCH))
+    flops = mlp_gemm_flops(MLP_SAMPLES)
+    achieved = flops / t_ours / 1e9
+    fraction = achieved / peak["gflops"]
+    rate = with_target("mlp_flop_rate_float32", {
+        "gemm_flops_per_epoch": flops, "epoch_s": round(t_ours, 6),
+        "achieved_gflops": round(achieved, 1), "peak_gflops": peak["gflops"],
+        "fraction_of_peak": round(fraction, 3),
+        "note": "GEMM FLOPs only (forward, weight gradients, hidden-layer input gradient), "
+                "over barenet's epoch time in (a), against the peak measured in this run",
+    }, fraction)
+    return ratio, rate
 
-CONV = dict(batch=100, in_channels=3, out_channels=20, size=32, kernel=5, padding=2)
+
+# ----------------------------------------------------------------------------- (c, d) Conv2d
+
+CONV = dict(batch=100, in_channels=3, out_channels=20, size=32, kernel=5)
+CONV_CASES = {  # name suffix: geometry; the first is the issue's main case
+    "": dict(stride=1, padding=2, dilation=1),
+    "_strided": dict(stride=2, padding=2, dilation=1),
+    "_dilated": dict(stride=1, padding=4, dilation=2),
+}
 
 
-def conv_arrays(dtype) -> tuple[np.ndarray, np.ndarray]:
+def conv_arrays(dtype, geometry: dict) -> tuple[np.ndarray, np.ndarray, Conv2d]:
+    """Input, upstream gradient and a barenet layer (its weights also feed torch)."""
     rng = np.random.default_rng(0)
     n, c, s = CONV["batch"], CONV["in_channels"], CONV["size"]
+    module = Conv2d(c, CONV["out_channels"], CONV["kernel"], **geometry, dtype=dtype,
+                    rng=np.random.default_rng(1))
     x = rng.standard_normal((n, c, s, s)).astype(dtype)
-    grad_out = rng.standard_normal((n, CONV["out_channels"], s, s)).astype(dtype)
-    return x, grad_out
+    grad_out = rng.standard_normal(module.forward(x).shape).astype(dtype)
+    return x, grad_out, module
 
 
-def conv_barenet(x: np.ndarray, grad_out: np.ndarray) -> tuple[Conv2d, Callable[[], None]]:
-    module = Conv2d(CONV["in_channels"], CONV["out_channels"], CONV["kernel"],
-                    padding=CONV["padding"], dtype=x.dtype)
-
+def conv_barenet(x: np.ndarray, grad_out: np.ndarray, module: Conv2d) -> Callable[[], None]:
     def step() -> None:
         module.forward(x)
         module.backward(grad_out)
 
-    return module, step
+    return step
 
 
-def conv_torch(x: np.ndarray, grad_out: np.ndarray, module: Conv2d) -> Callable[[], None]:
+def conv_torch(x: np.ndarray, grad_out: np.ndarray, module: Conv2d, geometry: dict
+               ) -> Callable[[], None]:
     tx = torch.tensor(x, requires_grad=True)
     tw = torch.tensor(module.weight.data, requires_grad=True)
     tb = torch.tensor(module.bias.data, requires_grad=True)
     tg = torch.tensor(grad_out)
 
     def step() -> None:
-        F.conv2d(tx, tw, tb, padding=CONV["padding"]).backward(tg)
+        F.conv2d(tx, tw, tb, **geometry).backward(tg)
 
     return step
 
 
-def bench_conv(dtype, target: float) -> tuple[dict, float]:
-    x, grad_out = conv_arrays(dtype)
-    module, ours = conv_barenet(x, grad_out)
-    t_ours, t_torch = side_by_side(ours, conv_torch(x, grad_out, module), repeats=8)
-    entry = ratio_entry(t_ours, t_torch, target)
-    entry.update(CONV, dtype=np.dtype(dtype).name)
-    return entry, t_ours
-
-
-# ----------------------------------------------------------------------------- (c) naive
-
 NAIVE_BATCH = 5  # the per-pixel loops are linear in the batch; time a slice and scale
 
 
-def bench_naive(dtype, t_fast: float) -> dict:
-    x, grad_out = conv_arrays(dtype)
-    module, _ = conv_barenet(x, grad_out)
+def bench_conv(dtype, suffix: str, geometry: dict) -> dict[str, dict]:
+    """The torch ratio and the naive speedup of one convolution, keyed by entry name."""
+    dtype_name = np.dtype(dtype).name
+    x, grad_out, module = conv_arrays(dtype, geometry)
     xs, gs = x[:NAIVE_BATCH], grad_out[:NAIVE_BATCH]
     weight, bias = module.weight.data, module.bias.data
 
     def naive() -> None:
-        conv2d_naive_forward(xs, weight, bias, padding=CONV["padding"])
-        conv2d_naive_backward(gs, xs, weight, bias, padding=CONV["padding"])
+        conv2d_naive_forward(xs, weight, bias, **geometry)
+        conv2d_naive_backward(gs, xs, weight, bias, **geometry)
 
-    t_naive = best_time(naive, repeats=3, warmup=0)
+    t_ours, t_torch, t_naive = side_by_side((conv_barenet(x, grad_out, module), 8),
+                                            (conv_torch(x, grad_out, module, geometry), 8),
+                                            (naive, 1))
+    shape = {**CONV, **geometry, "dtype": dtype_name}
+    versus_torch = ratio_entry(f"conv2d{suffix}_{dtype_name}", t_ours, t_torch, **shape)
     scale = CONV["batch"] / NAIVE_BATCH
-    speedup = t_naive * scale / t_fast
-    return {
-        "fast_s": round(t_fast, 6), "naive_s_measured": round(t_naive, 6),
+    speedup = t_naive * scale / t_ours
+    versus_naive = with_target(f"conv2d{suffix}_fast_vs_naive_{dtype_name}", {
+        "fast_s": round(t_ours, 6), "naive_s_measured": round(t_naive, 6),
         "naive_batch_measured": NAIVE_BATCH, "naive_scaled_by": scale,
-        "naive_s_scaled": round(t_naive * scale, 6), "speedup": round(speedup, 1),
+        "naive_s_scaled": round(t_naive * scale, 6), "speedup": round(speedup, 1), **shape,
         "note": (f"the naive loops were timed on batch {NAIVE_BATCH} and scaled linearly to "
                  f"batch {CONV['batch']} (their cost is one Python iteration per output pixel); "
-                 "fast_s is the forward+backward time of benchmark (b) at the full batch"),
-        "target_speedup_at_least": 50, "meets_target": bool(speedup >= 50),
-        "dtype": np.dtype(dtype).name,
+                 "fast_s is the forward+backward time against torch at the full batch"),
+    }, speedup)
+    return {f"conv2d{suffix}_{dtype_name}": versus_torch,
+            f"conv2d{suffix}_fast_vs_naive_{dtype_name}": versus_naive}
+
+
+# ----------------------------------------------------------------------------- (e) C0 recovery
+
+def load_stage(name: str):
+    """stages/<name>.py as a module (its main() runs only under __main__)."""
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def c0_problem(c0) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Images, C0's outputs and C0's weights: the pipeline's (data/c0, made by c0_targets)
+    when present, else a synthetic stand-in so that a clean clone can run the benchmark."""
+    data = ROOT / "data" / "c0"
+    if (data / "targets.npy").is_file():
+        return (np.load(data / "inputs.npy"), np.load(data / "targets.npy"),
+                np.load(data / "C0_weights.npy"), "data/c0 (the pipeline's CIFAR-10 images)")
+    rng = np.random.default_rng(0)
+    shape = (100, 3, 32, 32)
+    # 1/f noise: like natural images, little high-frequency energy (hence ill-conditioned)
+    spectrum = np.fft.rfft2(rng.standard_normal(shape))
+    fy, fx = np.meshgrid(np.fft.fftfreq(shape[2]), np.fft.rfftfreq(shape[3]), indexing="ij")
+    x = np.fft.irfft2(spectrum / np.hypot(fy, fx).clip(1 / shape[2]), s=shape[2:])
+    x = (x - x.min()) / (x.max() - x.min())
+    weights = rng.uniform(-1, 1, (c0.out_channels, 3, c0.kernel_size, c0.kernel_size))
+    targets = barenet.conv.conv2d_forward(x, weights, padding=c0.padding)[0]
+    return x, targets, weights, "synthetic 1/f-noise images (data/c0 not found)"
+
+
+def bench_c0() -> dict:
+    c0 = OmegaConf.load(ROOT / "params.yaml").c0
+    x, targets, true_weights, source = c0_problem(c0)
+    stage = load_stage("c0_recover")
+    init = stage.initial_weights(true_weights.shape, c0.init_seed)
+    start = clock()
+    with contextlib.redirect_stdout(io.StringIO()):  # the stage's progress lines
+        run = stage.run_cg(x, targets, init, padding=c0.padding, tol=c0.cg.tol,
+                           max_iter=c0.cg.max_iter, memory=c0.cg.memory,
+                           separable=c0.cg.separable, true_weights=true_weights)
+    seconds = clock() - start
+    per_iteration = seconds / run.iterations
+
+    layer = stage.new_layer(init, c0.padding)  # one of the closure's passes, for reference
+    grad_out = 2 * (layer(x) - targets)
+
+    def barenet_pass() -> None:
+        layer.zero_grad()
+        layer(x)
+        layer.backward(grad_out, need_input_grad=False)
+
+    tx, tg = torch.tensor(x), torch.tensor(grad_out)
+    tw = torch.tensor(init, requires_grad=True)
+
+    def torch_pass() -> None:  # the same conv: no bias, the weights' gradient only
+        F.conv2d(tx, tw, None, padding=c0.padding).backward(tg)
+
+    t_pass, t_torch = side_by_side((barenet_pass, 5), (torch_pass, 5))
+    return {
+        "data": source, "optimiser": "conjugate gradient (c0.cg), as stages/c0_recover.py",
+        "tol": c0.cg.tol, "converged": run.converged, "iterations": run.iterations,
+        "relative_weight_error": run.curve[-1]["relative_weight_error"],
+        "seconds": round(seconds, 3), "seconds_per_iteration": round(per_iteration, 6),
+        "torch_forward_backward_s": round(t_torch, 6),
+        "ratio_iteration_to_torch_pass": round(per_iteration / t_torch, 3),
+        "barenet_forward_backward_s": round(t_pass, 6),
+        "ratio_barenet_pass_to_torch_pass": round(t_pass / t_torch, 3),
+        "note": "an iteration is two gradient passes (forward + weight gradient over all "
+                "images, float64) plus the CG vector algebra; the torch pass is one "
+                "F.conv2d forward + backward of the same layer (weight gradient only)",
     }
 
 
@@ -207,9 +349,10 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def environment() -> dict:
-    info = {
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+def environment(threads: int) -> dict:
+    return {
+        "cpu_count": os.cpu_count(), "threads": threads,
+        "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(), "processor": platform.processor() or None,
         "python": sys.version.split()[0], "numpy": np.__version__, "torch": torch.__version__,
         "barenet": package_version("barenet"),
@@ -217,15 +360,11 @@ def environment() -> dict:
         "torch_mkldnn": torch.backends.mkldnn.is_available(),
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                                  "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        # which BLAS kernels numpy and torch really run, and on how many threads
+        "blas": [{k: p.get(k) for k in ("internal_api", "version", "architecture",
+                                        "num_threads")} for p in threadpool_info()],
         "loadavg_at_start": loadavg(),
     }
-    try:  # which BLAS kernels numpy and torch really run (OPENBLAS_CORETYPE can change them)
-        from threadpoolctl import threadpool_info
-        info["blas"] = [{k: p.get(k) for k in ("internal_api", "version", "architecture",
-                                                "num_threads")} for p in threadpool_info()]
-    except ImportError:
-        info["blas"] = None
-    return info
 
 
 def busy_note(load: list[float]) -> str | None:
@@ -233,42 +372,43 @@ def busy_note(load: list[float]) -> str | None:
     if load[0] < 0.5:
         return None
     return (f"the machine was busy (1-minute load {load[0]:.2f} on {os.cpu_count()} cores at "
-            "the start): multi-threaded timings, torch's OpenMP ones most of all, are inflated "
-            "and the ratios are noisy; rerun on an idle machine for firm numbers")
-
-
-def limit_blas_threads(threads: int):
-    """numpy's BLAS thread count for the duration of a with-block."""
-    return threadpool_limits(threads, user_api="blas")
+            "the start): the timings are inflated and the ratios noisy; rerun on an idle "
+            "machine for firm numbers")
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="threads for torch and numpy's BLAS (default: every core)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for torch and every BLAS/OpenMP pool (default 1, as the "
+                             "training stages run)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args(argv)
+    global clock
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     torch.set_num_threads(args.threads)
-    with limit_blas_threads(args.threads):
-        return run(args.output)
+    with threadpool_limits(args.threads):
+        return run(args.output, args.threads)
 
 
-def run(output: Path) -> dict:
+def run(output: Path, threads: int) -> dict:
     started = time.perf_counter()
-    env = environment()
+    env = environment(threads)
     env["note"] = busy_note(env["loadavg_at_start"])
-    conv64, fast64 = bench_conv(np.float64, 1.0)
-    conv32, fast32 = bench_conv(np.float32, 3.0)
+    peak = sgemm_peak()
+    mlp_ratio, mlp_rate = bench_mlp(peak)
     results = {
         "environment": env,
-        "timing": (f"best of {ROUNDS} alternating rounds x several repeats, time.perf_counter, "
-                   "after a warmup; ratio = barenet_time / torch_time"),
-        "mlp_epoch_float32": bench_mlp(),
-        "conv2d_float64": conv64,
-        "conv2d_float32": conv32,
-        "conv2d_fast_vs_naive_float64": bench_naive(np.float64, fast64),
-        "conv2d_fast_vs_naive_float32": bench_naive(np.float32, fast32),
+        "timing": (f"{'process CPU' if clock is time.process_time else 'wall'} time, best of "
+                   f"{ROUNDS} alternating rounds x several repeats after a warmup, {threads} "
+                   "thread(s) for barenet and torch alike"),
+        "sgemm_peak": peak,
+        "mlp_epoch_float32": mlp_ratio,
+        "mlp_flop_rate_float32": mlp_rate,
     }
+    for suffix, geometry in CONV_CASES.items():
+        for dtype in (np.float64, np.float32):
+            results.update(bench_conv(dtype, suffix, geometry))
+    results["c0_recovery"] = bench_c0()
     env["loadavg_at_end"] = loadavg()
     env["wall_s"] = round(time.perf_counter() - started, 1)
     results["targets_met"] = {name: entry["meets_target"] for name, entry in results.items()

@@ -18,6 +18,17 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def cross_entropy_grad(logp: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Gradient of the mean cross-entropy with respect to the scores, (softmax - onehot) / N,
+    from their (N, C) ``log_softmax`` and (N,) int labels, unchecked: for a training loop that
+    validated its labels once instead of every step."""
+    n = len(labels)
+    grad = np.exp(logp)
+    grad[np.arange(n), labels] -= 1
+    grad /= np.asarray(n, dtype=grad.dtype)
+    return grad
+
+
 class SoftmaxCrossEntropy:
     """Mean over the batch of -log softmax(scores)[label].
 
@@ -39,10 +50,7 @@ class SoftmaxCrossEntropy:
         return -self._logp[np.arange(len(labels)), self._labels]
 
     def backward(self) -> np.ndarray:
-        n = len(self._labels)
-        grad = np.exp(self._logp)
-        grad[np.arange(n), self._labels] -= 1
-        return grad / np.asarray(n, dtype=grad.dtype)
+        return cross_entropy_grad(self._logp, self._labels)
 
     __call__ = forward
 
@@ -52,11 +60,20 @@ class L2Loss:
     pred and target: any equal shapes."""
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        pred, target = check_array(pred, "pred"), check_array(target, "target")
+        pred = check_array(pred, "pred", finite=False)
+        target = check_array(target, "target", finite=False)
         if pred.shape != target.shape:
             raise ValueError(f"pred has shape {pred.shape} but target has shape {target.shape}")
-        self._diff = pred - target
-        return float(np.vdot(self._diff, self._diff))
+        with np.errstate(invalid="ignore"):  # only inf - inf sets it: reported just below
+            self._diff = pred - target
+        loss = float(np.vdot(self._diff, self._diff))
+        if not np.isfinite(loss):
+            # NaN or inf in either input always makes the loss NaN or inf, so the two scans
+            # for them run only here (a finite loss is the common case, and they cost as much
+            # as the subtraction); finite inputs whose squares overflow still return inf
+            check_array(pred, "pred")
+            check_array(target, "target")
+        return loss
 
     def backward(self) -> np.ndarray:
         return 2 * self._diff
@@ -64,20 +81,29 @@ class L2Loss:
     __call__ = forward
 
 
-def _penalty(params: list[Parameter], lam: float, name: str, value, grad) -> float:
+def _penalty(params: list[Parameter], lam: float, name: str, value, add_grad) -> float:
     lam = check_non_negative(lam, f"lambda ({name} strength)")
-    total = 0.0
+    add_grad(params, lam)
+    return lam * sum(float(value(p.data)) for p in params)
+
+
+def add_l2_grad(params: list[Parameter], lam: float) -> None:
+    """Add the gradient of lam * sum(W^2), 2 * lam * W, into each ``.grad`` without computing
+    the penalty itself (a training step needs only the gradient). lam is not checked."""
     for p in params:
-        total += float(value(p.data))
-        p.grad += lam * grad(p.data)
-    return lam * total
+        p.grad += (2 * lam) * p.data  # bit for bit lam * (2 * W): doubling is exact
+
+
+def _add_l1_grad(params: list[Parameter], lam: float) -> None:
+    for p in params:
+        p.grad += lam * np.sign(p.data)
 
 
 def l2_penalty(params: list[Parameter], lam: float) -> float:
     """lam * sum(W^2) over ``params``; adds its gradient 2 * lam * W into each ``.grad``."""
-    return _penalty(params, lam, "L2", lambda w: np.vdot(w, w), lambda w: 2 * w)
+    return _penalty(params, lam, "L2", lambda w: np.vdot(w, w), add_l2_grad)
 
 
 def l1_penalty(params: list[Parameter], lam: float) -> float:
     """lam * sum(|W|) over ``params``; adds its subgradient lam * sign(W) into each ``.grad``."""
-    return _penalty(params, lam, "L1", lambda w: np.abs(w).sum(), np.sign)
+    return _penalty(params, lam, "L1", lambda w: np.abs(w).sum(), _add_l1_grad)

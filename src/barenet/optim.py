@@ -16,7 +16,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         for p in self.params:
-            p.grad[...] = 0
+            p.grad.fill(0)
 
 
 class SGD(Optimizer):
@@ -35,7 +35,11 @@ class SGD(Optimizer):
             g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if self.momentum:
                 v = self._velocity[i]
-                self._velocity[i] = v = g.copy() if v is None else self.momentum * v + g
+                if v is None:
+                    self._velocity[i] = v = g.copy()
+                else:  # momentum * v + g, in place: no temporaries the size of the weights
+                    v *= self.momentum
+                    v += g
                 g = v
             p.data -= self.lr * g
 

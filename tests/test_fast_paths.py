@@ -1,0 +1,78 @@
+"""Tests of the fast paths of barenet.nn, .train and .conv: each gives what the plain way gives."""
+
+import numpy as np
+import pytest
+
+import barenet as bn
+import barenet.conv as conv_module
+from barenet.conv import (
+    conv2d_backward,
+    conv2d_forward,
+    conv2d_naive_backward,
+    conv2d_naive_forward,
+)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_small_and_large_batches_compute_the_same_product(dtype):
+    # batches below nn.SMALL_BATCH swap the GEMM's operands; both must be x @ W.T + b
+    rng = np.random.default_rng(0)
+    layer = bn.Linear(50, 7, rng=rng, dtype=dtype)
+    x = rng.standard_normal((3 * bn.nn.SMALL_BATCH, 50)).astype(dtype)
+    expected = x.astype(np.float64) @ layer.weight.data.T.astype(np.float64) + layer.bias.data
+    small = np.concatenate([layer.forward(x[i:i + 16]) for i in range(0, len(x), 16)])
+    large = layer.forward(x)
+    assert small.flags.c_contiguous and large.dtype == small.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(small, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(large, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
+def test_relu_backward_is_where_bit_for_bit(dtype):
+    x = np.array([[-1.0, 0.0, 2.0, np.nan, 3.0, -0.0]]).astype(dtype)
+    grad = np.array([[np.nan, np.inf, -0.0, 5.0, -np.inf, 1.0]]).astype(dtype)
+    relu = bn.ReLU()
+    relu.forward(x)
+    out = relu.backward(grad)
+    expected = np.where(x > 0, grad, 0).astype(dtype)
+    assert out.dtype == dtype
+    assert out.tobytes() == expected.tobytes()  # NaN, inf, -0.0 and +0.0 included
+
+
+@pytest.mark.parametrize("shape", [(6, 35), (6, 5, 7)])
+def test_random_shift_matches_a_per_image_reference(shape):
+    images = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    out = bn.random_shift(images, 2, np.random.default_rng(3), (5, 7), fill=-1.0)
+    dy, dx = np.random.default_rng(3).integers(0, 5, size=(2, 6))  # the same draws
+    padded = np.pad(images.reshape(6, 5, 7), ((0, 0), (2, 2), (2, 2)), constant_values=-1.0)
+    expected = np.stack([padded[i, dy[i]:dy[i] + 5, dx[i]:dx[i] + 7] for i in range(6)])
+    np.testing.assert_array_equal(out, expected.reshape(shape))
+
+
+@pytest.mark.parametrize("geometry", [dict(padding=1), dict(stride=2, padding=2),
+                                      dict(dilation=(2, 1), padding=(2, 0))])
+def test_conv_in_many_chunks_matches_the_naive_loops(monkeypatch, geometry):
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 1)  # one image per chunk
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 2, 7, 6))
+    weight, bias = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    y, cache = conv2d_forward(x, weight, bias, **geometry)
+    np.testing.assert_allclose(y, conv2d_naive_forward(x, weight, bias, **geometry),
+                               rtol=1e-12, atol=1e-12)
+    grad_out = rng.standard_normal(y.shape)
+    for ours, naive in zip(conv2d_backward(grad_out, cache),
+                           conv2d_naive_backward(grad_out, x, weight, bias, **geometry),
+                           strict=True):
+        np.testing.assert_allclose(ours, naive, rtol=1e-12, atol=1e-12)
+
+
+def test_cache_cols_is_the_whole_im2col_matrix_and_independent_of_x():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 4, 5))
+    _, cache = conv2d_forward(x, np.ones((1, 2, 2, 2)))  # no padding: the cache copies x
+    x[...] = 0  # later changes to the caller's array do not reach the cache
+    cols = cache.cols
+    assert cols.shape == (2 * 2 * 2, 3, 3 * 4) and cache.cols is cols
+    assert np.array_equal(cols[0].reshape(3, 3, 4), cache.padded[:, 0, :3, :4])
+    assert cols.any()
