@@ -4,7 +4,8 @@ official download or a local mirror; check every raw file (IDX structure, labels
 pinned) before anything is written; and split the official training set into train/validation
 with a seeded permutation. The test set is kept whole and untouched.
 
-Outputs: data/mnist/{x,y}_{train,val,test}.npy + meta.json (the class names, from the config);
+Outputs: data/mnist/{x,y}_{train,val,test}.npy + meta.json (the class names, from the config,
+and the train split's pixel mean and standard deviation, for standardisation);
 reports/data/mnist.json. Every classification stage reads data/mnist/, whatever the data set.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from study.classify import train_pixel_statistics
 from study.data import IdxDataset, fetch_dataset, load_dataset, mirror_root, split_train_val
 from study.hydra_app import stage_main
 from study.io import atomic_dir, save_npy, write_json
@@ -44,7 +46,8 @@ def main(cfg: DictConfig) -> None:
         for split, (x, y) in splits.items():
             save_npy(out / f"x_{split}.npy", x)
             save_npy(out / f"y_{split}.npy", y.astype(np.uint8))
-        write_json(out / "meta.json", {"class_names": list(dataset.class_names)})
+        write_json(out / "meta.json", {"class_names": list(dataset.class_names),
+                                       "train_pixels": train_pixel_statistics(splits["train"][0])})
     write_json(REPORT, {
         "dataset": dataset.name,
         "raw_sha256": fetched.sha256,

@@ -81,14 +81,19 @@ def write_prepared_mnist(folder: Path, n_train: int = 300, n_val: int = 100, n_t
     seconds."""
     import numpy as np
 
+    from study.classify import train_pixel_statistics
     from study.io import save_npy, write_json
 
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
         labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
-        save_npy(folder / f"x_{split}.npy", banded_images(labels, 10, rng))
+        images = banded_images(labels, 10, rng)
+        save_npy(folder / f"x_{split}.npy", images)
         save_npy(folder / f"y_{split}.npy", labels)
-    write_json(folder / "meta.json", {"class_names": [str(c) for c in range(10)]})
+        if split == "train":
+            statistics = train_pixel_statistics(images)
+    write_json(folder / "meta.json", {"class_names": [str(c) for c in range(10)],
+                                      "train_pixels": statistics})
 
 
 def stage_project(root: Path, stages, params: dict) -> Path:

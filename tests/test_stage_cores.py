@@ -81,7 +81,7 @@ def test_npy_bytes_depend_only_on_the_array(tmp_path):
 
 
 def test_standardisation_uses_the_train_split_only(tmp_path):
-    from study.classify import load_prepared
+    from study.classify import load_prepared, train_pixel_statistics
     from study.io import write_json
 
     pixels = {"train": 0, "val": 200, "test": 255}  # val and test far from train
@@ -90,7 +90,9 @@ def test_standardisation_uses_the_train_split_only(tmp_path):
         images[0, 0, 0] = 100  # some spread, so the std is not zero
         save_npy(tmp_path / f"x_{split}.npy", images)
         save_npy(tmp_path / f"y_{split}.npy", np.array([0, 1, 2], dtype=np.uint8))
-    write_json(tmp_path / "meta.json", {"class_names": ["a", "b", "c"]})
+    statistics = train_pixel_statistics(np.load(tmp_path / "x_train.npy"))
+    write_json(tmp_path / "meta.json", {"class_names": ["a", "b", "c"],
+                                        "train_pixels": statistics})
     data = load_prepared(tmp_path, "float32")
     train = np.full((3, 784), 0.0)
     train[0, 0] = 100 / 255
@@ -100,3 +102,22 @@ def test_standardisation_uses_the_train_split_only(tmp_path):
     assert data.y["test"].dtype == np.int64 and data.class_names == ["a", "b", "c"]
     assert abs(float(data.x["train"].mean())) < 1e-6  # centred on train, not on all splits
     assert data.preprocessing["background"] == pytest.approx(float(data.x["train"][1, 0]))
+
+
+def test_chunked_standardisation_gives_the_bits_of_the_whole_array(tmp_path):
+    from study.classify import _standardised, train_pixel_statistics
+
+    images = np.random.default_rng(0).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
+    stats = train_pixel_statistics(images)
+    whole = ((images.reshape(1000, -1) / 255.0 - stats["mean"]) / stats["std"]).astype("float32")
+    assert np.array_equal(_standardised(images, stats["mean"], stats["std"], "float32", rows=77),
+                          whole)
+
+
+def test_data_from_an_older_prepare_stage_is_refused(tmp_path):
+    from study.classify import load_prepared
+    from study.io import write_json
+
+    write_json(tmp_path / "meta.json", {"class_names": ["a", "b", "c"]})
+    with pytest.raises(ValueError, match="dvc repro prepare_mnist"):
+        load_prepared(tmp_path, "float32")
