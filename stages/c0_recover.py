@@ -49,7 +49,7 @@ from study.hydra_app import stage_main
 from study.io import save_figure, write_csv, write_json
 from study.plots import close, filter_bank_rows, filters_rgb
 from study.progress import Progress
-from study.threads import one_blas_thread
+from study.threads import one_thread
 
 DATA = Path("data/c0")
 OUT = Path("reports/c0")
@@ -237,7 +237,7 @@ def recover(cfg: DictConfig, x: np.ndarray, targets: np.ndarray, true_weights: n
     """Both runs from the same start, and the metrics about them."""
     c = cfg.c0
     init = initial_weights(true_weights.shape, c.init_seed)
-    with one_blas_thread():
+    with one_thread():
         sgd = run_sgd(x, targets, init, padding=c.padding, lr=c.sgd.lr, momentum=c.sgd.momentum,
                       batch_size=c.sgd.batch_size, max_epochs=c.sgd.max_epochs, tol=c.sgd.tol,
                       seed=c.sgd.seed, true_weights=true_weights, stream=stream)

@@ -38,7 +38,7 @@ def main(cfg: DictConfig) -> None:
     with Progress(f"{cfg.model}_fraction {fraction}", section["epochs"],
                   max_lines=LOG_LINES) as progress:
         model, history = train(cfg.model, section, data, subset=rows,
-                               on_epoch=epoch_reporter(progress))
+                               on_epoch=epoch_reporter(progress), train_curves=False)
     test = None if history.diverged else bn.evaluate(model, data.x["test"], data.y["test"])
     write_json(out / "fraction" / f"{cfg.fraction.fraction}.json", {
         "fraction": fraction, "n_train": int(len(rows)),

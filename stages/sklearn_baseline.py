@@ -1,5 +1,6 @@
 """sklearn_baseline: scikit-learn's LogisticRegression (multinomial, L2, lbfgs) on the same
 split and the same preprocessing as our softmax classifier, for a side-by-side comparison.
+Fitted on one thread: the iterations lbfgs takes, and so the result, depend on the thread count.
 
 Output: reports/sklearn/metrics.json (train/val/test accuracy, ours beside them is in
 reports/linear/metrics.json).
@@ -15,13 +16,14 @@ from sklearn.linear_model import LogisticRegression
 from study.classify import SPLITS, load_prepared
 from study.hydra_app import stage_main
 from study.io import write_json
+from study.threads import one_thread
 
 
 @stage_main
 def main(cfg: DictConfig) -> None:
-    data = load_prepared("data/mnist", "float64")
+    data = load_prepared("data/mnist", cfg.sklearn.dtype)
     clf = LogisticRegression(C=cfg.sklearn.C, max_iter=cfg.sklearn.max_iter, tol=cfg.sklearn.tol)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, one_thread():
         warnings.simplefilter("always", ConvergenceWarning)
         clf.fit(data.x["train"], data.y["train"])
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
@@ -29,7 +31,8 @@ def main(cfg: DictConfig) -> None:
     write_json(Path("reports/sklearn/metrics.json"), {
         **metrics,
         "model": "sklearn.linear_model.LogisticRegression",
-        "C": cfg.sklearn.C, "max_iter": cfg.sklearn.max_iter, "converged": converged,
+        "C": cfg.sklearn.C, "max_iter": cfg.sklearn.max_iter, "dtype": cfg.sklearn.dtype,
+        "converged": converged,
         "iterations": int(clf.n_iter_.max()),
         "preprocessing": data.preprocessing,
     })

@@ -146,9 +146,9 @@ def tiny():
 
 
 @pytest.fixture(autouse=True)
-def one_blas_thread():
+def one_thread():
     """As in the stage: OpenBLAS threads crawl when other processes share the cores."""
-    with recover_stage.one_blas_thread():
+    with recover_stage.one_thread():
         yield
 
 

@@ -41,7 +41,7 @@ def test_the_diverging_point_stops_early_and_records_the_epoch(sweep):
     record = json.loads((project / f"reports/linear/sweep/{DIVERGING}.json").read_text())
     epoch = record["diverged_at_epoch"]
     assert record["diverged"] and 1 <= epoch < LINEAR["epochs"]  # stopped early
-    assert len(record["history"]["train_loss"]) == epoch - 1  # the finite epochs before it
+    assert len(record["history"]["val_loss"]) == epoch - 1  # the finite epochs before it
     assert record["val_accuracy"] is None and record["val_loss"] is None  # never a NaN score
     assert outputs[100.0].splitlines()[-1] == (f"linear_sweep {DIVERGING}: diverged in epoch "
                                                f"{epoch}")

@@ -111,7 +111,8 @@ def test_stages_off_a_terminal_log_a_few_lines_per_run(tmp_path):
     assert sweep.returncode == 0 and final.returncode == 0, sweep.stderr + final.stderr
     sweep_lines, final_lines = sweep.stdout.splitlines(), final.stdout.splitlines()
     assert 3 <= len(sweep_lines) <= 8  # 40 epochs: ~5 progress lines and the result
-    assert sweep_lines[0].startswith("linear_sweep lambda_0.0-lr_0.1 epoch 1/40: train acc")
+    assert sweep_lines[0].startswith("linear_sweep lambda_0.0-lr_0.1 epoch 1/40: val acc")
+    assert sweep_lines[-2].startswith("linear_sweep lambda_0.0-lr_0.1 epoch 40/40: train acc")
     assert sweep_lines[-1].startswith("linear_sweep lambda_0.0-lr_0.1: val acc")
     assert 3 <= len(final_lines) <= LOG_LINES + 2  # 30 epochs: ~10 lines and the result
     assert final_lines[-2].startswith("mlp_final epoch 30/30: train acc")

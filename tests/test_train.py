@@ -161,6 +161,16 @@ def test_fit_is_bit_for_bit_deterministic_for_a_seed():
     assert history_a != history_c  # the comparison above is not vacuous
 
 
+def test_fit_can_measure_the_train_split_after_the_last_epoch_only():
+    model_all, every = train_blobs(seed=3, epochs=4)
+    model_last, last = train_blobs(seed=3, epochs=4, train_every_epoch=False)
+    assert last.val_loss == every.val_loss and last.val_accuracy == every.val_accuracy
+    assert last.train_loss == every.train_loss[-1:]
+    assert last.train_accuracy == every.train_accuracy[-1:]
+    for a, b in zip(model_all.parameters(), model_last.parameters(), strict=True):
+        assert np.array_equal(a.data, b.data)  # measuring never changes the training
+
+
 def test_fit_l2_penalty_shrinks_weights_only():
     model_plain, _ = train_blobs(seed=0, epochs=3)
     model_l2, _ = train_blobs(seed=0, epochs=3, l2_lambda=0.05)

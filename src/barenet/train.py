@@ -80,7 +80,8 @@ def _metrics(scores: np.ndarray, labels: np.ndarray) -> ClassMetrics:
 @dataclass
 class History:
     """Per-epoch record of a ``fit``. Losses are the data cross-entropy (without the penalty),
-    measured on the whole split after each epoch, so train and validation compare directly."""
+    measured on the whole split after each epoch, so train and validation compare directly.
+    With ``fit(train_every_epoch=False)`` the train lists hold the last epoch's entry only."""
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -125,8 +126,8 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, 
         epochs: int, batch_size: int, rng: np.random.Generator, l2_lambda: float = 0.0,
         validation: tuple[np.ndarray, np.ndarray] | None = None,
         on_epoch: Callable[[int, History], None] | None = None,
-        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
-        ) -> History:
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        train_every_epoch: bool = True) -> History:
     """Train ``model`` with softmax cross-entropy + l2_lambda * sum(W^2) over its weight
     matrices (biases are not penalised), by mini-batch ``optimizer`` steps.
 
@@ -134,6 +135,9 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, 
     becomes NaN or inf. ``on_epoch(epoch, history)`` is called after each epoch (progress).
     ``augment(batch, rng)``, if given, returns a randomly altered copy of each training batch
     (e.g. ``random_shift``); the epoch's train metrics are measured on the unaltered x.
+    ``train_every_epoch=False`` measures the train split after the last epoch only (a pass over
+    it costs as much as a fifth of an epoch's training; a sweep needs the curves of validation
+    only).
     """
     epochs = check_positive_int(epochs, "epochs")
     l2_lambda = check_non_negative(l2_lambda, "l2_lambda")
@@ -148,14 +152,16 @@ def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, 
             history.diverged_at_epoch = epoch  # recorded, never a crash in the middle of a sweep
             return history
         # the epoch's last step can be the one that blows up: measure before recording
-        train = _loss_and_accuracy_unless_diverged(model, x, labels)
+        measure_train = train_every_epoch or epoch == epochs
+        train = _loss_and_accuracy_unless_diverged(model, x, labels) if measure_train else ()
         val = (_loss_and_accuracy_unless_diverged(model, *validation)
                if validation is not None else None)
         if train is None or (validation is not None and val is None):
             history.diverged_at_epoch = epoch
             return history
-        history.train_loss.append(train[0])
-        history.train_accuracy.append(train[1])
+        if measure_train:
+            history.train_loss.append(train[0])
+            history.train_accuracy.append(train[1])
         if val is not None:
             history.val_loss.append(val[0])
             history.val_accuracy.append(val[1])

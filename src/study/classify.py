@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 import barenet as bn
 from study.io import read_json
 from study.progress import Progress
-from study.threads import one_blas_thread
+from study.threads import one_thread
 
 SPLITS = ("train", "val", "test")
 IMAGE_SHAPE = (28, 28)
@@ -76,9 +76,11 @@ def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
 
 
 def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None = None,
-          on_epoch=None) -> tuple[bn.Module, bn.History]:
+          on_epoch=None, train_curves: bool = True) -> tuple[bn.Module, bn.History]:
     """Fit a fresh model with the hyperparameters in ``section`` on the train split (or the
-    rows ``subset`` of it), validating after every epoch. Seeded: same section, same bytes."""
+    rows ``subset`` of it), validating after every epoch; the train split is measured after
+    every epoch too, or with ``train_curves=False`` after the last one only (sweep and
+    fraction points, which need no train curves). Seeded: same section, same bytes."""
     rng = np.random.default_rng(int(section["seed"]))
     x, y = data.x["train"], data.y["train"]
     if subset is not None:
@@ -99,12 +101,12 @@ def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None
     def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return bn.random_shift(batch, shift, rng, IMAGE_SHAPE, fill=background)
 
-    with one_blas_thread():
+    with one_thread():
         history = bn.fit(model, optimizer, x, y, epochs=int(section["epochs"]),
                          batch_size=int(section["batch_size"]), rng=rng,
                          l2_lambda=float(section["lambda"]),
                          validation=(data.x["val"], data.y["val"]), on_epoch=end_of_epoch,
-                         augment=augment if shift else None)
+                         augment=augment if shift else None, train_every_epoch=train_curves)
     return model, history
 
 
@@ -161,7 +163,8 @@ def epoch_reporter(progress: Progress):
     """An ``on_epoch`` callback for ``bn.fit`` that shows each epoch's scores on ``progress``
     (a bar on a terminal, a few lines in a log)."""
     def report(epoch: int, h: bn.History) -> None:
+        val = f"val acc {h.val_accuracy[-1]:.4f} loss {h.val_loss[-1]:.4g}"
+        measured_train = len(h.train_loss) == epoch or epoch == progress.total  # else the last
         progress.update(epoch, f"train acc {h.train_accuracy[-1]:.4f} loss "
-                        f"{h.train_loss[-1]:.4g} | val acc {h.val_accuracy[-1]:.4f} "
-                        f"loss {h.val_loss[-1]:.4g}")
+                        f"{h.train_loss[-1]:.4g} | {val}" if measured_train else val)
     return report

@@ -387,8 +387,9 @@ def sklearn_section(results: Results) -> list[str]:
                              theirs))]
     status = "converged" if theirs["converged"] else "stopped before converging"
     return [
-        "The same model fitted by scikit-learn on the same split and preprocessing (in "
-        f"float64; {status} after {count(theirs['iterations'])} iterations):",
+        "The same model fitted by scikit-learn (lbfgs) on the same split and preprocessing (in "
+        f"{theirs['dtype']}, on one thread; {status} after {count(theirs['iterations'])} "
+        "iterations):",
         "",
         *table(["model", "train", "validation", "test"], rows, "lrrr"),
     ]

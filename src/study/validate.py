@@ -146,6 +146,7 @@ RULES: dict[str, Check] = {
     "sklearn.C": check_positive,
     "sklearn.max_iter": integer(1),
     "sklearn.tol": check_positive,
+    "sklearn.dtype": DTYPE,
     "fraction.values": each(PROBABILITY_LIKE),
     "fraction.fraction": PROBABILITY_LIKE,  # one point, passed by dvc.yaml from fraction.values
     "fraction.seed": SEED,
