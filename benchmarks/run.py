@@ -24,7 +24,12 @@ torch's intra-op and autograd alike), and CPU time leaves out the waits when oth
 share the cores; on more threads it is wall time. Prints the JSON and writes
 benchmarks/results.json.
 
-Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH]
+With ``--study`` it also times the whole study in this checkout (minutes, not seconds): a
+forced full `dvc repro` and then a no-op `dvc repro`, each under GNU time -v for the wall time
+and the peak resident memory of the largest stage process; without it the last such record in
+the output file is kept.
+
+Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH] [--study]
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ import io
 import json
 import os
 import platform
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -382,15 +390,48 @@ def main(argv: list[str] | None = None) -> dict:
                         help="threads for torch and every BLAS/OpenMP pool (default 1, as the "
                              "training stages run)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument("--study", action="store_true",
+                        help="also time a forced full `dvc repro` and a no-op one (minutes)")
     args = parser.parse_args(argv)
     global clock
     clock = time.process_time if args.threads == 1 else time.perf_counter
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
-        return run(args.output, args.threads)
+        return run(args.output, args.threads, args.study)
 
 
-def run(output: Path, threads: int) -> dict:
+def timed_repro(*args: str) -> dict:
+    """`dvc repro *args` in this checkout under GNU time -v: wall seconds and the peak resident
+    memory of the largest process (each stage runs in a process of its own)."""
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        subprocess.run(["/usr/bin/time", "-v", "-o", report.name, str(venv_bin / "dvc"), "repro",
+                        *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        text = report.read()
+    clock_text = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)[1]
+    wall = sum(float(part) * 60**i for i, part in enumerate(reversed(clock_text.split(":"))))
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)[1])
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(peak_kb / 1024)}
+
+
+def bench_study() -> dict:
+    """Issue 6's study figures: a forced full repro <= 6 min, a no-op repro <= 10 s, and no
+    stage above 4 GB of memory."""
+    load = loadavg()
+    full, noop = timed_repro("--force"), timed_repro()
+    return {
+        "full_repro_forced": {**full, "target_wall_s_at_most": 360,
+                              "meets_target": full["wall_s"] <= 360},
+        "noop_repro": {**noop, "target_wall_s_at_most": 10, "meets_target": noop["wall_s"] <= 10},
+        "peak_stage_memory": {"peak_rss_mb": full["peak_rss_mb"], "target_mb_at_most": 4096,
+                              "meets_target": full["peak_rss_mb"] <= 4096},
+        "loadavg_at_start": load,
+        "measured": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
+
+
+def run(output: Path, threads: int, study: bool) -> dict:
     started = time.perf_counter()
     env = environment(threads)
     env["note"] = busy_note(env["loadavg_at_start"])
@@ -409,9 +450,14 @@ def run(output: Path, threads: int) -> dict:
         for dtype in (np.float64, np.float32):
             results.update(bench_conv(dtype, suffix, geometry))
     results["c0_recovery"] = bench_c0()
+    if study:
+        results["study"] = bench_study()
+    elif output.is_file() and "study" in json.loads(output.read_text()):
+        results["study"] = json.loads(output.read_text())["study"]  # kept: minutes to redo
     env["loadavg_at_end"] = loadavg()
     env["wall_s"] = round(time.perf_counter() - started, 1)
-    results["targets_met"] = {name: entry["meets_target"] for name, entry in results.items()
+    entries = {**results, **results.get("study", {})}
+    results["targets_met"] = {name: entry["meets_target"] for name, entry in entries.items()
                               if isinstance(entry, dict) and "meets_target" in entry}
     text = json.dumps(results, indent=2)
     write_text(output, text + "\n")
