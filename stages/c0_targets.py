@@ -22,7 +22,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 import barenet as bn
-from study.data import MIRROR_ENV, mirror_root, sha256
+from study.data import MIRROR_ENV, BadInput, mirror_root, sha256
 from study.hydra_app import stage_main
 from study.io import atomic_dir, save_npy, write_json
 
@@ -41,8 +41,8 @@ def weights_path(configured: str | None, mirror: Path | None) -> tuple[Path, str
     if configured:
         return Path(configured).expanduser(), "configured path (c0.weights)"
     if mirror is None:
-        raise ValueError(f"no C0 weights file: set c0.weights to a .npy file, or point "
-                         f"data.mirror or {MIRROR_ENV} at a mirror holding {MIRROR_FILE}")
+        raise BadInput(f"no C0 weights file: set c0.weights to a .npy file, or point "
+                       f"data.mirror or {MIRROR_ENV} at a mirror holding {MIRROR_FILE}")
     return mirror / MIRROR_FILE, f"mirror ({MIRROR_FILE} in data.mirror or {MIRROR_ENV})"
 
 
@@ -54,44 +54,44 @@ def load_weights(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     path = Path(path)
     fix = f"write a float array of shape {shape} with numpy.save(path, weights)"
     if not path.is_file():
-        raise FileNotFoundError(
+        raise BadInput(
             f"C0 weights file {path} does not exist: set c0.weights to a .npy file of shape "
             f"{shape} (null reads {MIRROR_FILE} from the data mirror)")
     size = path.stat().st_size
     if size == 0:
-        raise ValueError(f"C0 weights file {path} is empty (0 bytes); expected a .npy file: {fix}")
+        raise BadInput(f"C0 weights file {path} is empty (0 bytes); expected a .npy file: {fix}")
     if zipfile.is_zipfile(path):
         with np.load(path) as archive:
             names = list(archive.files)
-        raise ValueError(f"C0 weights file {path} is an .npz archive (arrays {names}); expected "
-                         f"a .npy file holding one array of shape {shape}")
+        raise BadInput(f"C0 weights file {path} is an .npz archive (arrays {names}); expected "
+                       f"a .npy file holding one array of shape {shape}")
     try:
         stored_shape, dtype, data_offset = npy_header(path)
     except ValueError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"C0 weights file {path} is not a readable .npy array ({reason}); "
-                         f"{fix}") from None
+        raise BadInput(f"C0 weights file {path} is not a readable .npy array ({reason}); "
+                       f"{fix}") from None
     if dtype.hasobject:
-        raise ValueError(f"C0 weights file {path} is not a readable .npy array: it holds Python "
-                         f"objects (dtype {dtype}), which are never unpickled; {fix}")
+        raise BadInput(f"C0 weights file {path} is not a readable .npy array: it holds Python "
+                       f"objects (dtype {dtype}), which are never unpickled; {fix}")
     if not np.issubdtype(dtype, np.floating):
-        raise ValueError(f"C0 weights file {path} holds dtype {dtype}; expected a float "
-                         f"array (float32 or float64) of shape {shape}")
+        raise BadInput(f"C0 weights file {path} holds dtype {dtype}; expected a float "
+                       f"array (float32 or float64) of shape {shape}")
     if stored_shape != shape:
-        raise ValueError(
+        raise BadInput(
             f"C0 weights file {path} holds shape {stored_shape}; expected {shape} = "
             "(c0.out_channels, 3 colour channels, c0.kernel_size, c0.kernel_size): fix the file "
             "or those settings")
     expected_size = data_offset + dtype.itemsize * math.prod(shape)
     if size != expected_size:
-        raise ValueError(f"C0 weights file {path} is not a readable .npy array: it has {size} "
-                         f"bytes, but its header promises {expected_size} (truncated or "
-                         f"altered); {fix}")
+        raise BadInput(f"C0 weights file {path} is not a readable .npy array: it has {size} "
+                       f"bytes, but its header promises {expected_size} (truncated or "
+                       f"altered); {fix}")
     array = np.load(path, allow_pickle=False)
     bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
     if bad:
-        raise ValueError(f"C0 weights file {path} contains {bad} NaN or inf values; every "
-                         "weight must be a finite number")
+        raise BadInput(f"C0 weights file {path} contains {bad} NaN or inf values; every "
+                       "weight must be a finite number")
     return array
 
 
@@ -112,7 +112,7 @@ def check_digest(path: Path, expected: str | None) -> str:
     unnoticed by `dvc repro`, since the file itself may live outside the repository."""
     digest = sha256(path)
     if expected and digest != expected:
-        raise ValueError(
+        raise BadInput(
             f"C0 weights file {path} has sha256 {digest}, but c0.weights_sha256 expects "
             f"{expected}. To use this file, set c0.weights_sha256 to {digest} (or null, which "
             "accepts any file but lets DVC miss a change of its content)")

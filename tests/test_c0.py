@@ -104,7 +104,7 @@ def test_load_weights_names_the_file_and_the_problem(tmp_path, content, match):
 
 
 def test_load_weights_says_when_the_file_is_missing_or_an_archive(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist.*c0.weights"):
+    with pytest.raises(ValueError, match="does not exist.*c0.weights"):
         targets_stage.load_weights(tmp_path / "nowhere.npy", SHAPE)
     np.savez(tmp_path / "w.npz", w=np.zeros(SHAPE))
     with pytest.raises(ValueError, match=r"\.npz archive \(arrays \['w'\]\)"):

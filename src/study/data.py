@@ -42,6 +42,11 @@ class DataSourceError(RuntimeError):
     """No source could supply valid data; the message lists each attempt and the fix."""
 
 
+class BadInput(ValueError):
+    """A data set definition or an input file that cannot be used; the message names it, says
+    what was expected and how to fix it (stage_main prints it alone, without a traceback)."""
+
+
 @dataclass(frozen=True)
 class IdxDataset:
     """An image classification data set in MNIST's IDX format, as conf/data/<name>.yaml defines
@@ -56,42 +61,42 @@ class IdxDataset:
 
     @classmethod
     def from_config(cls, data: Mapping) -> IdxDataset:
-        """The data set the ``data`` config section defines; a wrong value is a ValueError
+        """The data set the ``data`` config section defines; a wrong value is a BadInput
         naming the key, what it holds and what it must hold."""
         fix = "fix it in conf/data/ (the file `data=...` selects)"
         files = data.get("files") or {}
         missing = [r for r in ROLES if r not in files]
         unexpected = [r for r in files if r not in ROLES]
         if missing or unexpected:
-            raise ValueError(f"data.files must name exactly the four IDX files {list(ROLES)}; "
-                             f"missing {missing}, unexpected {unexpected}: {fix}")
+            raise BadInput(f"data.files must name exactly the four IDX files {list(ROLES)}; "
+                           f"missing {missing}, unexpected {unexpected}: {fix}")
         names, digests = {}, {}
         for role in ROLES:
             entry = files[role] if isinstance(files[role], Mapping) else {}
             name, digest = entry.get("name"), entry.get("sha256")
             if not isinstance(name, str) or not name or Path(name).name != name:
-                raise ValueError(f"data.files.{role}.name must be a file name without folders, "
-                                 f"got {name!r}: {fix}")
+                raise BadInput(f"data.files.{role}.name must be a file name without folders, "
+                               f"got {name!r}: {fix}")
             if digest is not None and not (isinstance(digest, str)
                                            and _SHA256_HEX.fullmatch(digest)):
-                raise ValueError(f"data.files.{role}.sha256 must be 64 lowercase hex digits "
-                                 f"(`sha256sum FILE`) or null (not pinned), got {digest!r}: {fix}")
+                raise BadInput(f"data.files.{role}.sha256 must be 64 lowercase hex digits "
+                               f"(`sha256sum FILE`) or null (not pinned), got {digest!r}: {fix}")
             names[role], digests[name] = name, digest
         if len(digests) != len(ROLES):
-            raise ValueError(f"data.files names the same file twice ({names}): each role needs "
-                             f"its own file; {fix}")
+            raise BadInput(f"data.files names the same file twice ({names}): each role needs "
+                           f"its own file; {fix}")
         class_names = tuple(str(c) for c in data.get("class_names") or ())
         if len(class_names) < 2 or len(set(class_names)) < len(class_names) or "" in class_names:
-            raise ValueError(f"data.class_names must list at least two distinct, non-empty names, "
-                             f"the name of label 0 first; got {list(class_names)}: {fix}")
+            raise BadInput(f"data.class_names must list at least two distinct, non-empty names, "
+                           f"the name of label 0 first; got {list(class_names)}: {fix}")
         folder, torchvision = data.get("folder"), data.get("torchvision")
         if not isinstance(folder, str) or not folder or Path(folder).name != folder:
-            raise ValueError(f"data.folder must be a folder name without slashes, got "
-                             f"{folder!r}: {fix}")
+            raise BadInput(f"data.folder must be a folder name without slashes, got "
+                           f"{folder!r}: {fix}")
         if torchvision is not None and torchvision != folder:
-            raise ValueError(f"data.torchvision {torchvision!r} downloads into "
-                             f"<root>/{torchvision}/raw, but data.folder is {folder!r}: set "
-                             f"data.folder to {torchvision!r}")
+            raise BadInput(f"data.torchvision {torchvision!r} downloads into "
+                           f"<root>/{torchvision}/raw, but data.folder is {folder!r}: set "
+                           f"data.folder to {torchvision!r}")
         return cls(str(data["name"]), folder, torchvision, names, digests, class_names)
 
     def raw(self, root: Path) -> Path:
@@ -372,9 +377,9 @@ def _torchvision_class(name: str) -> type:
 
     found = getattr(torchvision.datasets, name, None)
     if not isinstance(found, type):
-        raise ValueError(f"data.torchvision: torchvision.datasets has no data set {name!r}; name "
-                         "one that downloads MNIST-format IDX files (MNIST, FashionMNIST, KMNIST), "
-                         "or null to read the files from the data root or the mirror only")
+        raise BadInput(f"data.torchvision: torchvision.datasets has no data set {name!r}; name "
+                       "one that downloads MNIST-format IDX files (MNIST, FashionMNIST, KMNIST), "
+                       "or null to read the files from the data root or the mirror only")
     return found
 
 

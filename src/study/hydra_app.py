@@ -23,6 +23,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from study.data import BadInput, DataSourceError
 from study.validate import config_problems
 
 # Hydra settings layered on params.yaml: run in place, no .hydra/ subdir, no log files. A
@@ -54,7 +55,11 @@ def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
             for problem in problems:
                 print(f"{script.stem}: bad config: {problem}", file=sys.stderr)
             sys.exit(2)  # SystemExit passes through Hydra, which prints a traceback otherwise
-        task(cfg)
+        try:
+            task(cfg)
+        except (DataSourceError, BadInput) as error:  # bad data: its message says it all
+            print(f"{script.stem}: error: {error}", file=sys.stderr)
+            sys.exit(1)
 
     def entry() -> None:
         params = OmegaConf.load(project_root / "params.yaml")

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from barenet._checks import _is_number, check_non_negative, check_positive, check_positive_int
-from study.data import ROLES
+from study.data import ROLES, BadInput, IdxDataset
 
 Check = Callable[[Any, str], None]  # raises ValueError("<key> must be ..., got ...")
 
@@ -243,6 +243,11 @@ def config_problems(cfg: Mapping, project_root: Path) -> list[str]:
             problems.append(f"{exc} ({fix_hint(key, project_root)})")
     problems += [f"{problem} ({fix_hint(key, project_root)})" for key, problem in
                  _relations(cfg)]
+    if not problems and isinstance(cfg.get("data"), Mapping) and "files" in cfg["data"]:
+        try:  # how the data set's values fit together (its message says where to fix them)
+            IdxDataset.from_config(cfg["data"])
+        except BadInput as error:
+            problems.append(str(error))
     return problems
 
 
