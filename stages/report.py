@@ -38,19 +38,20 @@ def write_report(root: Path, params: dict) -> str:
     reports there and ``params`` (the composed config); returns report.md's text."""
     results = load_results(root, params)
     markdown = report_markdown(results)
-    report = root / REPORT
-    for name, fig in figures(results):
-        save_figure(report.parent / FIGURES / name, fig)
-        close(fig)
-    missing = missing_links(markdown, report.parent)
+    report, readme = root / REPORT, root / README
+    # everything that can fail comes before the first write: no half-written set of outputs
+    readme_text = replace_block(readme.read_text(encoding="utf-8"), readme_block(results))
+    drawn_below = {f"{FIGURES}/{name}" for name in FIGURE_NAMES}
+    missing = [link for link in missing_links(markdown, report.parent) if link not in drawn_below]
     if missing:
         raise FileNotFoundError(f"report.md would link files that do not exist under "
                                 f"{report.parent}/: {missing}; run the stages that write them "
                                 "(dvc repro)")
+    for name, fig in figures(results):
+        save_figure(report.parent / FIGURES / name, fig)
+        close(fig)
     write_text(report, markdown)
-    # read just before writing: other edits to the README are kept
-    readme = root / README
-    write_text(readme, replace_block(readme.read_text(encoding="utf-8"), readme_block(results)))
+    write_text(readme, readme_text)  # other edits to the README, read just above, are kept
     return markdown
 
 

@@ -18,16 +18,13 @@ from pathlib import Path
 import psutil  # a dependency of DVC
 import pytest
 import yaml
-from helpers import MIRROR, ROOT, project_env, run, stage_project, tiny_study
+from helpers import ROOT, needs_mirror, project_env, run, stage_project, tiny_study
 
-from study.data import MIRROR_ENV
 from study.io import atomic_dir, atomic_path, write_json
 from study.params import compose
 
 TEMPORARY = re.compile(r"\..+\.tmp")  # what study.io names its temporaries; .dvcignore'd
 MNIST_OUTS = ("data/mnist", "reports/data/mnist.json")  # prepare_mnist's outputs (dvc.yaml)
-needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
-                                  reason=f"needs the data mirror ({MIRROR_ENV} or ../shared/data)")
 
 
 # --- the writers ---------------------------------------------------------------------------------
@@ -159,7 +156,9 @@ def test_a_stage_killed_while_it_writes_leaves_each_output_old_absent_or_complet
         for name in MNIST_OUTS:
             assert after[name] in (None, old[name], new[name]), f"{name} is partial or mixed"
         outcomes.append(tuple(after[name] == new[name] for name in MNIST_OUTS))
-    assert len(set(outcomes)) > 1, "every kill landed at the same point: not a test of writing"
+    # every kill lands while temporaries exist; at least one must beat the stage's finish (on a
+    # busy machine writing takes longer than measured, so outcomes need not vary)
+    assert any(outcome != (True, True) for outcome in outcomes), "no kill interrupted a write"
 
     run_stage(project)  # the next run finishes and clears what the kills left behind
     assert snapshot(project) == new

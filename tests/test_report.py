@@ -200,7 +200,7 @@ def test_every_file_the_report_reads_is_a_dependency_and_every_figure_an_output(
     outs = {next(iter(o)) for o in stage_spec["outs"]}
     assert outs == {str(REPORT), *(f"reports/figures/{name}" for name in FIGURE_NAMES)}
     assert all(next(iter(o.values())) == {"cache": False} for o in stage_spec["outs"])
-    assert "report" in stage_spec["params"]
+    assert set(stage_spec["params"]) == {"report", "linear", "mlp", "c0"}  # what report.py reads
 
 
 # ----------------------------------------------------------------------------- pure functions

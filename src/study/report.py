@@ -164,10 +164,18 @@ def table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------ headline
 
+def dataset_label(results: Results) -> str:
+    """The classification data set's name as the text shows it (conf/data's name; MNIST)."""
+    name = results.data["mnist"]["dataset"]
+    return "MNIST" if name == "mnist" else name
+
+
 def headline_table(results: Results) -> list[str]:
     """Our headline numbers beside the original attempt's (params report.original)."""
     original, c0 = results.params["report"]["original"], results.c0
-    rows = [[f"{label}, MNIST test accuracy", quoted_pct(original[key]),
+    # the original attempt's numbers are MNIST's: another data set has nothing to set beside
+    quoted = quoted_pct if dataset_label(results) == "MNIST" else lambda _: "(MNIST only)"
+    rows = [[f"{label}, {dataset_label(results)} test accuracy", quoted(original[key]),
              pct(ours["test"]["accuracy"])]
             for label, key, ours in (
                 (MODELS["linear"], "linear_test_accuracy", results.linear.metrics),
@@ -416,11 +424,12 @@ def data_section(results: Results) -> list[str]:
     counts = mnist["counts"]
     return [
         "## Data", "",
-        f"{mnist['dataset']}: the official training set split into {count(counts['train'])} "
-        f"training and {count(counts['val'])} validation images (seed "
+        f"{dataset_label(results)}: the official training set split into "
+        f"{count(counts['train'])} training and {count(counts['val'])} validation images (seed "
         f"{mnist['split']['seed']}), and the official {count(counts['test'])} test images; "
-        "hyperparameters are chosen on validation only. Every raw file is checked against its "
-        "pinned SHA-256, so the bytes are the same whether downloaded or read from a mirror.",
+        "hyperparameters are chosen on validation only. Every raw file is checked against the "
+        "SHA-256 in conf/data/ where it is pinned, so its bytes are the same whether downloaded "
+        "or read from a mirror.",
         "",
         f"CIFAR-10: {count(cifar['n_images'])} images of the {cifar['split']} split, drawn with "
         f"seed {cifar['seed']}, for the blur and C0 experiments. Source: {cifar['source']}.",
