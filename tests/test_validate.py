@@ -22,6 +22,10 @@ from study.validate import RULES, config_problems, leaves, rule_for
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 # the keys dvc.yaml adds for one sweep or fraction point (`+linear.lr=...`), not in params.yaml
 POINT_KEYS = ["linear.lr", "linear.lambda", "mlp.lr", "mlp.batch_size", "fraction.fraction"]
+# where a person sets a point's value: the grid (or fraction.values), never the point key itself
+SET_AS = {"linear.lr": "linear.grid.lr", "linear.lambda": "linear.grid.lambda",
+          "mlp.lr": "mlp.grid.lr", "mlp.batch_size": "mlp.grid.batch_size",
+          "fraction.fraction": "fraction.values"}
 
 # What the issue asks of each kind of numeric knob, by the last part of its key: stated here
 # independently of study.validate, so a rule that is too lax fails.
@@ -121,7 +125,7 @@ def test_an_invalid_override_is_one_clear_line_naming_the_key(case):
     assert naming, (override, problems)
     line = naming[0]
     assert "\n" not in line and ", got " in line
-    assert f"-S {key}=" in line and "fix it in conf/" in line
+    assert f"-S {SET_AS.get(key, key)}=" in line and "fix it in conf/" in line
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -240,8 +240,8 @@ def config_problems(cfg: Mapping, project_root: Path) -> list[str]:
             if check is not None:
                 check(value, key)
         except ValueError as exc:
-            problems.append(f"{exc} ({fix_hint(key, project_root)})")
-    problems += [f"{problem} ({fix_hint(key, project_root)})" for key, problem in
+            problems.append(f"{exc} ({fix_hint(key, project_root, cfg)})")
+    problems += [f"{problem} ({fix_hint(key, project_root, cfg)})" for key, problem in
                  _relations(cfg)]
     if not problems and isinstance(cfg.get("data"), Mapping) and "files" in cfg["data"]:
         try:  # how the data set's values fit together (its message says where to fix them)
@@ -251,8 +251,14 @@ def config_problems(cfg: Mapping, project_root: Path) -> list[str]:
     return problems
 
 
-def fix_hint(key: str, project_root: Path) -> str:
+def fix_hint(key: str, project_root: Path, cfg: Mapping) -> str:
     key = re.sub(r"\[\d+\]$", "", key)  # a list is overridden whole
+    group, _, leaf = key.partition(".")
+    grid = cfg.get(group, {}).get("grid") if isinstance(cfg.get(group), Mapping) else None
+    if isinstance(grid, Mapping) and leaf in grid:  # a sweep point's value comes from its grid
+        key = f"{group}.grid.{leaf}"
+    elif key == "fraction.fraction":  # a fraction point's, from fraction.values
+        key = "fraction.values"
     group = key.split(".")[0] if key != "model" else None
     option = _default_options(project_root).get(group, "default")
     where = f"conf/{group}/{option}.yaml" if group else "conf/config.yaml"
