@@ -140,6 +140,14 @@ def _text_colour(image, value: float) -> str:
     return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
+def label_line_axes(ax, xlabel: str, ylabel: str) -> None:
+    """Axis labels, a light grid and the legend of a panel of labelled lines."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
 def training_curves(epochs: list[int], loss: dict[str, list[float]],
                     accuracy: dict[str, list[float]], suptitle: str):
     """Loss (left) and accuracy in % (right) per epoch; ``loss`` and ``accuracy`` map a split
@@ -151,10 +159,7 @@ def training_curves(epochs: list[int], loss: dict[str, list[float]],
                    label=label)
     for ax, ylabel in ((left, "cross-entropy loss"), (right, "accuracy (%)")):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        label_line_axes(ax, "epoch", ylabel)
     fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     return fig
@@ -270,10 +275,7 @@ def error_curves(x_label: str, panels: dict[str, dict[str, tuple[list, list]]], 
         for label, (xs, ys) in lines.items():
             ax.plot(xs, ys, label=label)
         ax.set_yscale("log")
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        label_line_axes(ax, x_label, ylabel)
     fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     return fig
