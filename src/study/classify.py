@@ -12,12 +12,12 @@ import numpy as np
 from omegaconf import OmegaConf
 
 import barenet as bn
+from study.data import IMAGE_SHAPE
 from study.io import read_json
 from study.progress import Progress
 from study.threads import one_thread
 
 SPLITS = ("train", "val", "test")
-IMAGE_SHAPE = (28, 28)
 
 
 @dataclass

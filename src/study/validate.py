@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from barenet._checks import _is_number, check_non_negative, check_positive, check_positive_int
-from study.data import ROLES, BadInput, IdxDataset
+from study.data import IMAGE_SHAPE, ROLES, BadInput, IdxDataset
 
 Check = Callable[[Any, str], None]  # raises ValueError("<key> must be ..., got ...")
 
@@ -115,13 +115,12 @@ SEED = integer(0)
 DTYPE = one_of("float32", "float64")
 CIFAR10_TRAIN_IMAGES = 50_000
 CIFAR10_SIZE = 32
-MNIST_SIZE = 28
 
 
 def _classifier(**specific: Check) -> dict[str, Check]:
     """The knobs the linear and MLP sections share, plus their own."""
     return {"lr": check_positive, "lambda": check_non_negative, "batch_size": integer(1),
-            "epochs": integer(1), "momentum": MOMENTUM, "shift": integer(0, MNIST_SIZE - 1),
+            "epochs": integer(1), "momentum": MOMENTUM, "shift": integer(0, min(IMAGE_SHAPE) - 1),
             "lr_decay": PROBABILITY_LIKE, "dtype": DTYPE, "seed": SEED, **specific}
 
 
