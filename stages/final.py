@@ -13,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 import barenet as bn
-from study.classify import epoch_reporter, load_prepared, train, with_chosen_point
+from study.classify import load_prepared, train, with_chosen_point
 from study.hydra_app import stage_main
 from study.io import save_figure, write_csv, write_json
 from study.plots import close, image_grid
@@ -39,7 +39,7 @@ def main(cfg: DictConfig) -> None:
     section, chosen = with_chosen_point(cfg)
     data = load_prepared("data/mnist", section["dtype"])
     with Progress(f"{cfg.model}_final", section["epochs"]) as progress:
-        model, history = train(cfg.model, section, data, on_epoch=epoch_reporter(progress))
+        model, history = train(cfg.model, section, data, progress=progress)
     if history.diverged:
         raise RuntimeError(f"the chosen point {chosen} diverged in epoch "
                            f"{history.diverged_at_epoch} on retraining")

@@ -12,7 +12,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 import barenet as bn
-from study.classify import epoch_reporter, load_prepared, train, with_chosen_point
+from study.classify import load_prepared, train, with_chosen_point
 from study.data import seeded_subset
 from study.hydra_app import stage_main
 from study.io import write_json
@@ -37,8 +37,8 @@ def main(cfg: DictConfig) -> None:
     rows = subset(len(data.y["train"]), fraction, cfg.fraction.seed)
     with Progress(f"{cfg.model}_fraction {fraction}", section["epochs"],
                   max_lines=LOG_LINES) as progress:
-        model, history = train(cfg.model, section, data, subset=rows,
-                               on_epoch=epoch_reporter(progress), train_curves=False)
+        model, history = train(cfg.model, section, data, subset=rows, progress=progress,
+                               train_curves=False)
     test = None if history.diverged else bn.evaluate(model, data.x["test"], data.y["test"])
     write_json(out / "fraction" / f"{cfg.fraction.fraction}.json", {
         "fraction": fraction, "n_train": int(len(rows)),

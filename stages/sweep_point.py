@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from study.classify import epoch_reporter, history_record, load_prepared, point_name, train
+from study.classify import history_record, load_prepared, point_name, train
 from study.hydra_app import stage_main
 from study.io import write_json
 from study.progress import Progress
@@ -29,8 +29,7 @@ def main(cfg: DictConfig) -> None:
     data = load_prepared("data/mnist", section.dtype)
     with Progress(f"{cfg.model}_sweep {point_name(point)}", section.epochs,
                   max_lines=LOG_LINES) as progress:
-        _, history = train(cfg.model, section, data, on_epoch=epoch_reporter(progress),
-                           train_curves=False)
+        _, history = train(cfg.model, section, data, progress=progress, train_curves=False)
     record = {"point": point, **history_record(history)}
     write_json(Path(f"reports/{cfg.model}/sweep/{point_name(point)}.json"), record)
     outcome = (f"diverged in epoch {history.diverged_at_epoch}" if history.diverged

@@ -76,11 +76,13 @@ def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
 
 
 def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None = None,
-          on_epoch=None, train_curves: bool = True) -> tuple[bn.Module, bn.History]:
+          progress: Progress | None = None, train_curves: bool = True
+          ) -> tuple[bn.Module, bn.History]:
     """Fit a fresh model with the hyperparameters in ``section`` on the train split (or the
     rows ``subset`` of it), validating after every epoch; the train split is measured after
     every epoch too, or with ``train_curves=False`` after the last one only (sweep and
-    fraction points, which need no train curves). Seeded: same section, same bytes."""
+    fraction points, which need no train curves). Each epoch's scores go to ``progress`` (a bar
+    on a terminal, a few lines in a log). Seeded: same section, same bytes."""
     rng = np.random.default_rng(int(section["seed"]))
     x, y = data.x["train"], data.y["train"]
     if subset is not None:
@@ -90,10 +92,12 @@ def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None
                        momentum=float(section["momentum"]))
     scheduler = bn.ExponentialLR(optimizer, float(section["lr_decay"]))
 
+    epochs = int(section["epochs"])
+
     def end_of_epoch(epoch: int, history: bn.History) -> None:
         scheduler.step()
-        if on_epoch is not None:
-            on_epoch(epoch, history)
+        if progress is not None:
+            progress.update(epoch, epoch_status(history, epoch, epochs))
 
     shift = int(section["shift"])
     background = data.preprocessing["background"]
@@ -102,7 +106,7 @@ def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None
         return bn.random_shift(batch, shift, rng, IMAGE_SHAPE, fill=background)
 
     with one_thread():
-        history = bn.fit(model, optimizer, x, y, epochs=int(section["epochs"]),
+        history = bn.fit(model, optimizer, x, y, epochs=epochs,
                          batch_size=int(section["batch_size"]), rng=rng,
                          l2_lambda=float(section["lambda"]),
                          validation=(data.x["val"], data.y["val"]), on_epoch=end_of_epoch,
@@ -159,12 +163,11 @@ def history_record(history: bn.History) -> dict:
     }
 
 
-def epoch_reporter(progress: Progress):
-    """An ``on_epoch`` callback for ``bn.fit`` that shows each epoch's scores on ``progress``
-    (a bar on a terminal, a few lines in a log)."""
-    def report(epoch: int, h: bn.History) -> None:
-        val = f"val acc {h.val_accuracy[-1]:.4f} loss {h.val_loss[-1]:.4g}"
-        measured_train = len(h.train_loss) == epoch or epoch == progress.total  # else the last
-        progress.update(epoch, f"train acc {h.train_accuracy[-1]:.4f} loss "
-                        f"{h.train_loss[-1]:.4g} | {val}" if measured_train else val)
-    return report
+def epoch_status(history: bn.History, epoch: int, epochs: int) -> str:
+    """One epoch's scores for a progress line; the train split's only when it was measured
+    (every epoch, or the last only: ``train(..., train_curves=False)``)."""
+    val = f"val acc {history.val_accuracy[-1]:.4f} loss {history.val_loss[-1]:.4g}"
+    if len(history.train_loss) != epoch and epoch != epochs:
+        return val
+    return (f"train acc {history.train_accuracy[-1]:.4f} loss {history.train_loss[-1]:.4g} | "
+            f"{val}")
