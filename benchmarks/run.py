@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -58,6 +57,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import barenet
 from barenet.conv import Conv2d, conv2d_naive_backward, conv2d_naive_forward
+from study.hydra_app import load_stage
 from study.io import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,15 +273,6 @@ def bench_conv(dtype, suffix: str, geometry: dict) -> dict[str, dict]:
 
 # ----------------------------------------------------------------------------- (e) C0 recovery
 
-def load_stage(name: str):
-    """stages/<name>.py as a module (its main() runs only under __main__)."""
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def c0_problem(c0) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Images, C0's outputs and C0's weights: the pipeline's (data/c0, made by c0_targets)
     when present, else a synthetic stand-in so that a clean clone can run the benchmark."""
@@ -304,7 +295,7 @@ def c0_problem(c0) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
 def bench_c0() -> dict:
     c0 = OmegaConf.load(ROOT / "params.yaml").c0
     x, targets, true_weights, source = c0_problem(c0)
-    stage = load_stage("c0_recover")
+    stage = load_stage(ROOT, "c0_recover")
     init = stage.initial_weights(true_weights.shape, c0.init_seed)
     start = clock()
     with contextlib.redirect_stdout(io.StringIO()):  # the stage's progress lines

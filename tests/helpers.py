@@ -1,6 +1,5 @@
 """Shared test helpers (imported as ``from helpers import ...``; tests/ is on sys.path)."""
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from study import hydra_app
 from study.data import MIRROR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,13 +27,8 @@ TINY = {"linear/default.yaml": {"epochs": 1, "grid": {"lr": [0.1, 0.01], "lambda
 
 
 def load_stage(name: str):
-    """Import stages/<name>.py as a module (its main() only runs under __main__), registered
-    in sys.modules first, as a real import would be."""
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """stages/<name>.py of this project as a module."""
+    return hydra_app.load_stage(ROOT, name)
 
 
 def idx_bytes(array) -> bytes:

@@ -13,6 +13,7 @@ bad knob stops the stage with one line per problem and exit status 2, no traceba
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import sys
 import tempfile
@@ -71,3 +72,15 @@ def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
         hydra.main(config_path=None, config_name="params", version_base=None)(validated_task)()
 
     return entry
+
+
+def load_stage(project_root: Path, name: str):
+    """Import ``<project_root>/stages/<name>.py`` as a module, registered in sys.modules first
+    as a real import would be (its main() runs only under __main__): for tests and benchmarks
+    that call a stage's functions."""
+    script = Path(project_root) / "stages" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
