@@ -1,158 +1,24 @@
-"""blur: a Gaussian blur of CIFAR-10 images by barenet's Conv2d, checked against scipy.
-
-The kernel comes from blur.kernel, the 1-D weights w of a separable kernel: the 2-D kernel is
-outer(w, w) / sum(w)^2, so it sums to 1 ([1, 2, 1] gives the assignment's 3x3 binomial
-[1,2,1] x [1,2,1] / 16). A Conv2d(3, 3, k, padding=k // 2, bias=False) with weight[c, c] =
-kernel and zeros elsewhere blurs each colour channel on its own, keeping the 32x32 size (zero
-padding), in float64 on pixels scaled to [0, 1]. blur.n_images images of the prepared sample
-are used, picked by blur.pick: "per_class" (default) takes the first image of each class in
-class order, then the second of each, ... so ten images show ten classes; "first" takes the
-first n of the sample (which is sorted by class in the JPEG mirror). The independent
-reference is scipy.ndimage.correlate per channel with zero padding (a convolution in
-PyTorch's sense is a cross-correlation).
+"""blur: a Gaussian blur of CIFAR-10 images by barenet's Conv2d, checked against scipy
+(study.blur says how the kernel and the images are chosen).
 
 Outputs: reports/blur/metrics.json (max_abs_diff_vs_reference, ...), reports/blur/blurred.png
 (originals above their blurred versions), reports/blur/filters.png (the conv's 3 filters).
 """
 
-import math
-from collections.abc import Sequence
-from pathlib import Path
-
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
-from scipy import ndimage
+from omegaconf import DictConfig
 
-import barenet as bn
-from study.data import CIFAR10_CLASSES
+from study.blur import blur_outputs
 from study.hydra_app import stage_main
-from study.io import save_figure, write_json
-from study.plots import close, image_rows, kernel_grid
-
-DATA = Path("data/cifar10")
-OUT = Path("reports/blur")
-CHANNELS = ["R", "G", "B"]
-REFERENCE = "scipy.ndimage.correlate per image and channel, zero padding (mode='constant')"
-
-
-def kernel_2d(weights) -> np.ndarray:
-    """The normalised (k, k) float64 kernel outer(w, w) / sum(w)^2 of the 1-D weights ``w``
-    (blur.kernel); a ValueError naming blur.kernel if they are not an odd number >= 1 of
-    finite, non-negative numbers with a positive sum."""
-    if (not isinstance(weights, Sequence) or isinstance(weights, str)
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in weights)):
-        raise ValueError(f"blur.kernel must be a list of numbers (the 1-D weights, e.g. "
-                         f"[1, 2, 1]), got {weights!r}")
-    w = np.asarray(weights, dtype=np.float64)
-    if w.size % 2 == 0:
-        raise ValueError(f"blur.kernel must have an odd number of weights (>= 1) so the kernel "
-                         f"has a centre pixel, got {w.size}: {weights!r}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError(f"blur.kernel weights must be finite and >= 0, got {weights!r}")
-    total = float(w.sum())
-    if not total > 0:
-        raise ValueError(f"blur.kernel weights must have a positive sum, got {weights!r}")
-    return np.outer(w, w) / total**2
-
-
-PICKS = ("per_class", "first")
-
-
-def pick_images(labels: np.ndarray, n_images, pick: str) -> np.ndarray:
-    """Indices (n_images,) into the prepared sample whose int labels are ``labels`` (N,).
-    "first": 0..n-1. "per_class": round robin over the classes present, in class order (the
-    first image of each class, then the second of each, ...), each class's images in sample
-    order. ValueErrors name blur.n_images or blur.pick."""
-    available = len(labels)
-    if not isinstance(n_images, int) or isinstance(n_images, bool) \
-            or not 1 <= n_images <= available:
-        raise ValueError(f"blur.n_images must be an integer in 1..{available} (the prepared "
-                         f"images; raise cifar10.n_images for more), got {n_images!r}")
-    if pick == "first":
-        return np.arange(n_images)
-    if pick != "per_class":
-        raise ValueError(f"blur.pick must be one of {list(PICKS)}, got {pick!r}")
-    labels = np.asarray(labels)
-    rank = np.empty(available, dtype=np.int64)  # position of each image within its class
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        rank[members] = np.arange(len(members))
-    order = np.lexsort((labels, rank))  # by rank, then class; stable keeps sample order
-    return order[:n_images]
-
-
-def blur_conv(kernel: np.ndarray, channels: int = 3) -> bn.Conv2d:
-    """A Conv2d(channels, channels, k, padding=k // 2, bias=False), float64, whose output
-    channel c is input channel c correlated with ``kernel`` (weight[c, c] = kernel, else 0)."""
-    k = kernel.shape[0]
-    conv = bn.Conv2d(channels, channels, k, padding=k // 2, bias=False, dtype=np.float64)
-    conv.weight.data[...] = 0.0
-    for c in range(channels):
-        conv.weight.data[c, c] = kernel
-    return conv
-
-
-def reference_blur(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """images (N, C, H, W) correlated channel by channel with ``kernel`` by scipy, zero-padded
-    to keep the size; float64."""
-    out = np.empty(images.shape, dtype=np.float64)
-    for n, c in np.ndindex(images.shape[:2]):
-        out[n, c] = ndimage.correlate(images[n, c].astype(np.float64), kernel,
-                                      mode="constant", cval=0.0)
-    return out
-
-
-def blur(images: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, bn.Conv2d]:
-    """images (N, C, H, W) float in [0, 1] -> (blurred (N, C, H, W) float64, the conv used)."""
-    conv = blur_conv(kernel, images.shape[1])
-    return conv(np.asarray(images, dtype=np.float64)), conv
-
-
-def to_rgb(images: np.ndarray) -> np.ndarray:
-    """(N, 3, H, W) -> (N, H, W, 3), for display."""
-    return images.transpose(0, 2, 3, 1)
+from study.io import write_outputs
 
 
 @stage_main
 def main(cfg: DictConfig) -> None:
-    weights = cfg.blur.kernel
-    weights = OmegaConf.to_container(weights)
-    kernel = kernel_2d(weights)
-    images = np.load(DATA / "images.npy")
-    labels = np.load(DATA / "labels.npy")
-    chosen = pick_images(labels, cfg.blur.n_images, cfg.blur.pick)
-    n = len(chosen)
-    x = images[chosen].astype(np.float64) / 255.0
-    blurred, conv = blur(x, kernel)
-    reference = reference_blur(x, kernel)
-    max_diff = float(np.max(np.abs(blurred - reference)))
-    write_json(OUT / "metrics.json", {
-        "max_abs_diff_vs_reference": max_diff,
-        "reference": REFERENCE,
-        "mean_abs_change": float(np.mean(np.abs(blurred - x))),
-        "n_images": n,
-        "images": chosen,
-        "kernel_size": int(kernel.shape[0]),
-        "kernel": kernel,
-        "pixel_scale": "x / 255, float64",
-    })
-    k = kernel.shape[0]
-    w = [float(v) for v in weights]
-    spec = f"[{', '.join(f'{v:g}' for v in w)}]"
-    total = math.fsum(w) ** 2
-    names = [CIFAR10_CLASSES[i] for i in labels[chosen]]
-    fig = image_rows([to_rgb(x), to_rgb(blurred)], ["original", "blurred"], names,
-                     suptitle=f"{k}x{k} blur {spec}^T {spec} / {total:g} by barenet Conv2d "
-                              "(zero padding keeps 32x32)")
-    save_figure(OUT / "blurred.png", fig)
-    close(fig)
-    fig = kernel_grid(conv.weight.data, CHANNELS,
-                      suptitle=f"Conv2d(3, 3, {k}, padding={k // 2}, bias=False): "
-                               "weight[output, input]\nthe kernel on the diagonal, 0 elsewhere "
-                               "(colours never mix)")
-    save_figure(OUT / "filters.png", fig)
-    close(fig)
-    print(f"blur: {n} images, {k}x{k} kernel, max |conv - scipy| = {max_diff:.1e}", flush=True)
+    images, labels = (np.load(f"{cfg.paths.cifar10}/{name}.npy") for name in ("images", "labels"))
+    outputs, summary = blur_outputs(cfg.blur, images, labels)
+    write_outputs(f"{cfg.paths.reports}/blur", outputs)
+    print(f"blur: {summary}", flush=True)
 
 
 if __name__ == "__main__":

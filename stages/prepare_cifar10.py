@@ -7,36 +7,21 @@ Outputs: data/cifar10/{images,labels}.npy (uint8 NCHW, int64); reports/data/cifa
 
 from pathlib import Path
 
-import numpy as np
 from omegaconf import DictConfig
 
-from study.data import CIFAR10_CLASSES, fetch_cifar10_sample, mirror_root
+from study.data import mirror_root, prepare_cifar10
 from study.hydra_app import stage_main
-from study.io import atomic_dir, save_npy, write_json
-
-OUT = Path("data/cifar10")
-REPORT = Path("reports/data/cifar10.json")
+from study.io import atomic_dir, write_outputs
 
 
 @stage_main
 def main(cfg: DictConfig) -> None:
-    images, labels, source = fetch_cifar10_sample(
-        Path(cfg.data.root), mirror_root(cfg.data.mirror), cfg.cifar10.n_images, cfg.cifar10.seed,
-        cfg.cifar10.source)
-    with atomic_dir(OUT) as out:  # both arrays or neither, never images without their labels
-        save_npy(out / "images.npy", images)
-        save_npy(out / "labels.npy", labels)
-    write_json(REPORT, {
-        "source": source,
-        "split": "train",
-        "n_images": int(len(labels)),
-        "seed": cfg.cifar10.seed,
-        "shape": list(images.shape),
-        "dtype": str(images.dtype),
-        "class_counts": dict(zip(CIFAR10_CLASSES,
-                                 np.bincount(labels, minlength=10).tolist(), strict=True)),
-    })
-    print(f"prepare_cifar10: {len(labels)} images {images.shape} from {source}", flush=True)
+    arrays, report = prepare_cifar10(cfg.cifar10, Path(cfg.data.root), mirror_root(cfg.data.mirror))
+    with atomic_dir(cfg.paths.cifar10) as out:  # both arrays or neither
+        write_outputs(out, arrays)
+    write_outputs(f"{cfg.paths.reports}/data", {"cifar10.json": report})
+    print(f"prepare_cifar10: {report['n_images']} images {tuple(report['shape'])} from "
+          f"{report['source']}", flush=True)
 
 
 if __name__ == "__main__":

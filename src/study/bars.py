@@ -2,7 +2,7 @@
 `dvc repro`): every metrics file of the contract exists with its keys, and the accuracy bars
 hold. Exit status 1 lists every broken promise.
 
-    python -m study.bars
+    study-bars
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def main() -> int:
     for p in problems:
         print(f"FAIL: {p}", file=sys.stderr)
     if not problems:
-        print(f"study.bars: every key of the metrics contract in {len(CONTRACT)} files is "
+        print(f"study-bars: every key of the metrics contract in {len(CONTRACT)} files is "
               "present, and the bars hold")
     return 1 if problems else 0
 

@@ -1,5 +1,7 @@
-"""What the linear and MLP studies share: the prepared MNIST arrays, building and training a
-classifier from a config section, sweep-point naming and the metrics written about a model."""
+"""The classifier experiments (the linear softmax classifier and the MLP): the prepared data's
+arrays, building and training a classifier from its config section, and what each classifier
+stage writes: a sweep point, the selection over the sweep (on VALIDATION accuracy), the final
+model (the one look at the TEST set) and the data-fraction bonus."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import numpy as np
 from omegaconf import OmegaConf
 
 import barenet as bn
-from study.data import IMAGE_SHAPE
-from study.io import read_json
+from study.data import IMAGE_SHAPE, seeded_subset
+from study.io import Table, read_json
+from study.plots import image_grid
 from study.progress import Progress
 from study.threads import one_thread
 
@@ -29,22 +32,14 @@ class Prepared:
     preprocessing: dict
 
 
-def train_pixel_statistics(x_train: np.ndarray) -> dict[str, float]:
-    """Mean and standard deviation of the train split's pixels scaled to [0, 1], the
-    standardisation statistics. prepare_mnist computes them once into meta.json, so that each of
-    the many training stages need not redo a reduction over 300 MB of float64."""
-    train = x_train.reshape(len(x_train), -1).astype(np.float64) / 255.0
-    return {"mean": float(train.mean()), "std": float(train.std())}
-
-
 def load_prepared(data_dir: str | Path, dtype: str) -> Prepared:
-    """Read the prepare_mnist outputs; scale pixels to [0, 1], then standardise with the mean
+    """Read the prepare stage's outputs; scale pixels to [0, 1], then standardise with the mean
     and standard deviation of the TRAIN split only (validation and test never leak in)."""
     data_dir = Path(data_dir)
     meta = read_json(data_dir / "meta.json")
     if "train_pixels" not in meta:
         raise ValueError(f"{data_dir / 'meta.json'} has no train_pixels statistics: it was "
-                         "written by an older prepare_mnist; run `dvc repro prepare_mnist`")
+                         "written by an older prepare stage; run `dvc repro prepare_idx`")
     mean, std = meta["train_pixels"]["mean"], meta["train_pixels"]["std"]
     x = {s: _standardised(np.load(data_dir / f"x_{s}.npy"), mean, std, dtype) for s in SPLITS}
     labels = {s: np.load(data_dir / f"y_{s}.npy").astype(np.int64) for s in SPLITS}
@@ -75,7 +70,7 @@ def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
     raise ValueError(f"model must be 'linear' or 'mlp', got {kind!r}")
 
 
-def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None = None,
+def train_classifier(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None = None,
           progress: Progress | None = None, train_curves: bool = True
           ) -> tuple[bn.Module, bn.History]:
     """Fit a fresh model with the hyperparameters in ``section`` on the train split (or the
@@ -93,11 +88,18 @@ def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None
     scheduler = bn.ExponentialLR(optimizer, float(section["lr_decay"]))
 
     epochs = int(section["epochs"])
+    history = bn.History()
 
-    def end_of_epoch(epoch: int, history: bn.History) -> None:
+    def end_of_epoch(epoch: int) -> bool:
+        """Measure, decay the learning rate, report; True (stop) if the model diverged."""
+        measure_train = train_curves or epoch == epochs
+        if history.record_epoch(epoch, model, train=(x, y) if measure_train else None,
+                                validation=(data.x["val"], data.y["val"])):
+            return True
         scheduler.step()
         if progress is not None:
             progress.update(epoch, epoch_status(history, epoch, epochs))
+        return False
 
     shift = int(section["shift"])
     background = data.preprocessing["background"]
@@ -105,12 +107,14 @@ def train(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None
     def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return bn.random_shift(batch, shift, rng, IMAGE_SHAPE, fill=background)
 
+    batches = bn.Batches(int(section["batch_size"]), rng, augment if shift else None)
     with one_thread():
-        history = bn.fit(model, optimizer, x, y, epochs=epochs,
-                         batch_size=int(section["batch_size"]), rng=rng,
-                         l2_lambda=float(section["lambda"]),
-                         validation=(data.x["val"], data.y["val"]), on_epoch=end_of_epoch,
-                         augment=augment if shift else None, train_every_epoch=train_curves)
+        diverged_at = bn.fit(model, optimizer, bn.SoftmaxCrossEntropy(), x, y, epochs=epochs,
+                             batches=batches,
+                             penalty=bn.L2Penalty.on_weights(model, float(section["lambda"])),
+                             on_epoch=end_of_epoch)
+    if diverged_at is not None:
+        history.diverged_at_epoch = diverged_at
     return model, history
 
 
@@ -128,7 +132,7 @@ def point_name(point: Mapping) -> str:
     return "-".join(f"{key}_{point[key]}" for key in sorted(point))
 
 
-def select_best(results: list[dict]) -> dict:
+def best_point(results: list[dict]) -> dict:
     """The point with the best final validation accuracy; ties go to the lower validation
     loss. Diverged points never win. Raises if every point diverged."""
     finished = [r for r in results if not r["diverged"]]
@@ -137,11 +141,10 @@ def select_best(results: list[dict]) -> dict:
     return max(finished, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
 
 
-def with_chosen_point(cfg) -> tuple[dict, dict]:
-    """The config section of ``cfg.model`` with the grid values its select stage chose
-    (reports/<model>/best.json) put in place; and those chosen values alone."""
-    section = OmegaConf.to_container(cfg[cfg.model])
-    best = read_json(Path(f"reports/{cfg.model}/best.json"))
+def with_chosen_point(section: Mapping, best: Mapping) -> tuple[dict, dict]:
+    """A copy of a classifier's config ``section`` with the grid values its select stage chose
+    (``best``, best.json's content) put in place; and those chosen values alone."""
+    section = OmegaConf.to_container(section) if not isinstance(section, dict) else dict(section)
     chosen = {key: best[key] for key in section["grid"]}
     section.update(chosen)
     return section, chosen
@@ -165,9 +168,155 @@ def history_record(history: bn.History) -> dict:
 
 def epoch_status(history: bn.History, epoch: int, epochs: int) -> str:
     """One epoch's scores for a progress line; the train split's only when it was measured
-    (every epoch, or the last only: ``train(..., train_curves=False)``)."""
+    (every epoch, or the last only: ``train_classifier(..., train_curves=False)``)."""
     val = f"val acc {history.val_accuracy[-1]:.4f} loss {history.val_loss[-1]:.4g}"
     if len(history.train_loss) != epoch and epoch != epochs:
         return val
     return (f"train acc {history.train_accuracy[-1]:.4f} loss {history.train_loss[-1]:.4g} | "
             f"{val}")
+
+
+# --- what each classifier stage writes -----------------------------------------------------
+
+SWEEP_LOG_LINES = 5  # progress lines per sweep or fraction point when not on a terminal
+
+
+def sweep_point_outputs(kind: str, section: Mapping, data: Prepared) -> tuple[dict, str]:
+    """Train one sweep point (its grid values already set in ``section``) and record its
+    validation scores: {"<point>.json": record} and a summary line. A point whose loss becomes
+    NaN or inf is recorded as diverged, with the epoch. The train split is measured after the
+    last epoch only: the choice is made on validation."""
+    point = {key: section[key] for key in section["grid"]}
+    with Progress(f"{kind}_sweep {point_name(point)}", section["epochs"],
+                  max_lines=SWEEP_LOG_LINES) as progress:
+        _, history = train_classifier(kind, section, data, progress=progress, train_curves=False)
+    record = {"point": point, **history_record(history)}
+    outcome = (f"diverged in epoch {history.diverged_at_epoch}" if history.diverged
+               else f"val acc {record['val_accuracy']:.4f} loss {record['val_loss']:.4f}")
+    return {f"{point_name(point)}.json": record}, f"{point_name(point)}: {outcome}"
+
+
+def selection_outputs(grid: Mapping[str, list], results: list[dict]) -> tuple[dict, str]:
+    """The sweep's points (``results``, in grid_points order) tabulated and the best chosen on
+    validation accuracy: sweep.csv, sweep.md, heatmap.json (validation accuracy and loss per
+    grid cell, for the heatmap template in .dvc/plots/), best.json; and a summary line."""
+    best = best_point(results)
+    keys = list(grid)
+    metrics = ("val_accuracy", "val_loss", "train_accuracy")
+    rows = [[*(r["point"][k] for k in keys), r["val_accuracy"], r["val_loss"],
+             r["train_accuracy"], r["diverged_at_epoch"]] for r in results]
+    lines = ["| " + " | ".join([*keys, *(m.replace("_", " ") for m in metrics)]) + " |",
+             "|" + "---:|" * (len(keys) + len(metrics))]
+    for r in results:
+        scores = ([f"diverged (epoch {r['diverged_at_epoch']})"] + [""] * 2 if r["diverged"]
+                  else [f"{r[m]:.4f}" for m in metrics])
+        if r is best:
+            scores[0] = f"**{scores[0]}** (chosen)"
+        lines.append("| " + " | ".join([*(str(r["point"][k]) for k in keys), *scores]) + " |")
+    heatmap = [{**{k: r["point"][k] for k in keys}, "metric": metric.replace("_", " "),
+                "value": r[metric]}
+               for metric in ("val_accuracy", "val_loss") for r in results]
+    n_diverged = sum(r["diverged"] for r in results)
+    summary = (f"best of {len(results)} points ({n_diverged} diverged): "
+               f"{point_name(best['point'])} val acc {best['val_accuracy']:.4f}")
+    return {"sweep.csv": Table([*keys, *metrics, "diverged_at_epoch"], rows),
+            "sweep.md": "\n".join(lines) + "\n",
+            "heatmap.json": heatmap,
+            "best.json": {**best["point"], "val_accuracy": best["val_accuracy"],
+                          "val_loss": best["val_loss"]}}, summary
+
+
+def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
+                  ) -> tuple[dict, str]:
+    """Retrain with the chosen point, then touch the TEST set exactly once: metrics.json
+    (train/val/test accuracy and loss, the chosen point, best and worst test class),
+    curves.csv (per epoch, train and validation, to show any over-fitting), per_class.csv,
+    confusion.csv (actual, predicted per test image, for DVC's confusion template) and
+    weights.png; and a summary line."""
+    section, chosen = with_chosen_point(section, best)
+    with Progress(f"{kind}_final", section["epochs"]) as progress:
+        model, history = train_classifier(kind, section, data, progress=progress)
+    if history.diverged:
+        raise RuntimeError(f"the chosen point {chosen} diverged in epoch "
+                           f"{history.diverged_at_epoch} on retraining")
+    test = bn.evaluate(model, data.x["test"], data.y["test"])  # the one look at the test set
+    names = data.class_names
+    order = np.argsort(test.per_class_accuracy, kind="stable")
+    metrics = {
+        "train": {"accuracy": history.train_accuracy[-1], "loss": history.train_loss[-1]},
+        "val": {"accuracy": history.val_accuracy[-1], "loss": history.val_loss[-1]},
+        "test": {"accuracy": test.accuracy, "loss": test.loss},
+        "best": chosen,
+        "best_class": names[order[-1]],
+        "worst_class": names[order[0]],
+        "epochs": section["epochs"],
+        "preprocessing": data.preprocessing,
+    }
+    epochs = range(1, len(history.train_loss) + 1)
+    summary = (f"test accuracy {test.accuracy:.4f} loss {test.loss:.4f}; best class "
+               f"{names[order[-1]]}, worst {names[order[0]]}")
+    return {
+        "metrics.json": metrics,
+        "curves.csv": Table(["epoch", "train_loss", "val_loss", "train_accuracy",
+                             "val_accuracy"],
+                            zip(epochs, history.train_loss, history.val_loss,
+                                history.train_accuracy, history.val_accuracy, strict=True)),
+        "per_class.csv": Table(["class", "accuracy", "loss"],
+                               zip(names, test.per_class_accuracy, test.per_class_loss,
+                                   strict=True)),
+        "confusion.csv": Table(["actual", "predicted"],  # one row per test image
+                               [(names[a], names[p]) for a, p in np.ndindex(test.confusion.shape)
+                                for _ in range(test.confusion[a, p])]),
+        "weights.png": weight_figure(kind, model, names),
+    }, summary
+
+
+def weight_figure(kind: str, model: bn.Module, names: list[str]):
+    """The linear model's template per class, or the MLP's first 20 hidden units' input weights
+    (red > 0 > blue, each image on its own symmetric scale)."""
+    if kind == "linear":
+        images, titles = model.W.T, [f"class {n}" for n in names]
+        title = "Learned weights W[:, c] of each class"
+    else:
+        images, titles = model[0].weight.data[:20], [f"unit {i}" for i in range(20)]
+        title = "Input weights of the first 20 hidden units"
+    return image_grid(images.reshape(-1, *IMAGE_SHAPE), titles,
+                      ncols=10 if len(titles) > 10 else 5, symmetric=True, cmap="RdBu_r",
+                      suptitle=f"{title} (red > 0 > blue)")
+
+
+def fraction_subset(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of round(n * fraction) rows (at least one) drawn without replacement."""
+    return seeded_subset(n, max(1, round(n * fraction)), seed)
+
+
+def fraction_point_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
+                           fraction: float, seed: int) -> tuple[dict, str]:
+    """The data-fraction bonus at one fraction: retrain with the chosen point on a seeded
+    subset of the train split and report its test accuracy ({"<fraction>.json": record}, named
+    as ``fraction`` prints, like dvc.yaml's out,
+    None scores if it diverged); and a summary line."""
+    section, _ = with_chosen_point(section, best)
+    rows = fraction_subset(len(data.y["train"]), float(fraction), seed)
+    with Progress(f"{kind}_fraction {fraction}", section["epochs"],
+                  max_lines=SWEEP_LOG_LINES) as progress:
+        model, history = train_classifier(kind, section, data, subset=rows, progress=progress,
+                                          train_curves=False)
+    test = None if history.diverged else bn.evaluate(model, data.x["test"], data.y["test"])
+    record = {"fraction": float(fraction), "n_train": int(len(rows)),
+              "test_accuracy": test.accuracy if test else None,
+              "val_accuracy": history.val_accuracy[-1] if test else None,
+              "diverged_at_epoch": history.diverged_at_epoch}
+    summary = (f"{float(fraction)}: {len(rows)} training images, test accuracy "
+               f"{test.accuracy if test else float('nan'):.4f}")
+    return {f"{fraction}.json": record}, summary
+
+
+def fraction_summary_outputs(points: list[dict]) -> tuple[dict, str]:
+    """The fraction points the current params name as one table of test accuracy against the
+    share of the train split: fraction.json ({fraction: test accuracy}), fraction.csv."""
+    return {"fraction.json": {str(p["fraction"]): p["test_accuracy"] for p in points},
+            "fraction.csv": Table(["fraction", "n_train", "test_accuracy"],
+                                  [(p["fraction"], p["n_train"], p["test_accuracy"])
+                                   for p in points])}, \
+        ", ".join(f"{p['fraction']}: {p['test_accuracy']}" for p in points)

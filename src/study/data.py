@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 IMAGE_SHAPE = (28, 28)  # the study's models take 784 inputs
 IDX_UBYTE = 0x08        # IDX type code of unsigned bytes, the only one MNIST's files use
 GZIP_MAGIC = b"\x1f\x8b"
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class DataSourceError(RuntimeError):
@@ -61,43 +59,12 @@ class IdxDataset:
 
     @classmethod
     def from_config(cls, data: Mapping) -> IdxDataset:
-        """The data set the ``data`` config section defines; a wrong value is a BadInput
-        naming the key, what it holds and what it must hold."""
-        fix = "fix it in conf/data/ (the file `data=...` selects)"
-        files = data.get("files") or {}
-        missing = [r for r in ROLES if r not in files]
-        unexpected = [r for r in files if r not in ROLES]
-        if missing or unexpected:
-            raise BadInput(f"data.files must name exactly the four IDX files {list(ROLES)}; "
-                           f"missing {missing}, unexpected {unexpected}: {fix}")
-        names, digests = {}, {}
-        for role in ROLES:
-            entry = files[role] if isinstance(files[role], Mapping) else {}
-            name, digest = entry.get("name"), entry.get("sha256")
-            if not isinstance(name, str) or not name or Path(name).name != name:
-                raise BadInput(f"data.files.{role}.name must be a file name without folders, "
-                               f"got {name!r}: {fix}")
-            if digest is not None and not (isinstance(digest, str)
-                                           and _SHA256_HEX.fullmatch(digest)):
-                raise BadInput(f"data.files.{role}.sha256 must be 64 lowercase hex digits "
-                               f"(`sha256sum FILE`) or null (not pinned), got {digest!r}: {fix}")
-            names[role], digests[name] = name, digest
-        if len(digests) != len(ROLES):
-            raise BadInput(f"data.files names the same file twice ({names}): each role needs "
-                           f"its own file; {fix}")
-        class_names = tuple(str(c) for c in data.get("class_names") or ())
-        if len(class_names) < 2 or len(set(class_names)) < len(class_names) or "" in class_names:
-            raise BadInput(f"data.class_names must list at least two distinct, non-empty names, "
-                           f"the name of label 0 first; got {list(class_names)}: {fix}")
-        folder, torchvision = data.get("folder"), data.get("torchvision")
-        if not isinstance(folder, str) or not folder or Path(folder).name != folder:
-            raise BadInput(f"data.folder must be a folder name without slashes, got "
-                           f"{folder!r}: {fix}")
-        if torchvision is not None and torchvision != folder:
-            raise BadInput(f"data.torchvision {torchvision!r} downloads into "
-                           f"<root>/{torchvision}/raw, but data.folder is {folder!r}: set "
-                           f"data.folder to {torchvision!r}")
-        return cls(str(data["name"]), folder, torchvision, names, digests, class_names)
+        """The data set the ``data`` config section defines (study.validate has checked it)."""
+        files = data["files"]
+        names = {role: files[role]["name"] for role in ROLES}
+        digests = {files[role]["name"]: files[role]["sha256"] for role in ROLES}
+        return cls(str(data["name"]), data["folder"], data["torchvision"], names, digests,
+                   tuple(str(c) for c in data["class_names"]))
 
     def raw(self, root: Path) -> Path:
         """Where the raw files live under a data root or a mirror."""
@@ -272,13 +239,8 @@ def seeded_subset(n: int, k: int, seed: int) -> np.ndarray:
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted index arrays (train, validation) of a seeded random split of range(n)."""
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction!r}")
     val = seeded_subset(n, round(n * val_fraction), seed)
     return np.setdiff1d(np.arange(n), val), val
-
-
-CIFAR10_SOURCES = ("auto", "official", "mirror")
 
 
 def fetch_cifar10_sample(root: Path, mirror: Path | None, n_images: int, seed: int,
@@ -288,8 +250,6 @@ def fetch_cifar10_sample(root: Path, mirror: Path | None, n_images: int, seed: i
     download), "mirror" a JPEG image-folder mirror (``<mirror>/cifar10-jpg/train/<class>/*.jpg``,
     whose pixels differ slightly: lossy JPEG), "auto" the first of the two that works. Pinning
     it makes the choice a DVC param, so the images cannot change with the network."""
-    if source not in CIFAR10_SOURCES:
-        raise ValueError(f"cifar10.source must be one of {CIFAR10_SOURCES}, got {source!r}")
     attempts = []
     if source != "mirror":
         try:
@@ -322,8 +282,9 @@ def fetch_cifar10_sample(root: Path, mirror: Path | None, n_images: int, seed: i
 
 
 def _choose(n: int, k: int, seed: int) -> np.ndarray:
-    if not 1 <= k <= n:
-        raise ValueError(f"cannot choose {k} images from a split of {n}: use 1 <= n_images <= {n}")
+    if k > n:  # the source holds fewer images than cifar10.n_images asks for
+        raise BadInput(f"cannot choose {k} images from a split of {n}: lower cifar10.n_images "
+                       f"to at most {n}")
     return seeded_subset(n, k, seed)
 
 
@@ -414,3 +375,71 @@ def _no_source_message(name: str, attempts: list[str], layout: str,
     return (f"could not obtain {name}. Tried:\n{tried}\n"
             f"Fix: {online}point {MIRROR_ENV} (or data.mirror) at a folder laid out as "
             f"<mirror>/{layout}.")
+
+
+def train_pixel_statistics(x_train: np.ndarray) -> dict[str, float]:
+    """Mean and standard deviation of the train split's pixels scaled to [0, 1], the
+    standardisation statistics, computed once here so each training stage need not redo the
+    reduction."""
+    train = x_train.reshape(len(x_train), -1).astype(np.float64) / 255.0
+    return {"mean": float(train.mean()), "std": float(train.std())}
+
+
+def prepare_idx(data: Mapping, mirror: Path | None, log) -> tuple[dict, dict]:
+    """Fetch the classification data set that ``data`` (the config section) defines, check
+    every raw file before anything is written, and split the official training set into
+    train/validation with a seeded permutation; the test set is kept whole and untouched.
+    Returns (arrays: {x,y}_{train,val,test}.npy and meta.json (the class names and the train
+    split's pixel statistics, for standardisation); report: reports/data/idx.json's content).
+    Progress and warnings go to ``log(message, warning=False)``."""
+    dataset = IdxDataset.from_config(data)
+    fetched = fetch_dataset(dataset, Path(data["root"]), mirror)
+    log(f"{dataset.name} raw files checked ({fetched.source})")
+    for name in dataset.unpinned:
+        log(f"warning: {name} is not pinned (its sha256 is null in conf/data/), so DVC cannot "
+            f"see its content change; to pin it, set it to {fetched.sha256[name]}", warning=True)
+    full = load_dataset(dataset, fetched.folder)
+    train_idx, val_idx = split_train_val(len(full["y_train"]), data["val_fraction"],
+                                         data["split_seed"])
+    splits = {
+        "train": (full["x_train"][train_idx], full["y_train"][train_idx]),
+        "val": (full["x_train"][val_idx], full["y_train"][val_idx]),
+        "test": (full["x_test"], full["y_test"]),
+    }
+    arrays = {}
+    for split, (x, y) in splits.items():
+        arrays[f"x_{split}.npy"] = x
+        arrays[f"y_{split}.npy"] = y.astype(np.uint8)
+    arrays["meta.json"] = {"class_names": list(dataset.class_names),
+                           "train_pixels": train_pixel_statistics(splits["train"][0])}
+    n_classes = len(dataset.class_names)
+    report = {
+        "dataset": dataset.name,
+        "raw_sha256": fetched.sha256,
+        "split": {"val_fraction": data["val_fraction"], "seed": data["split_seed"],
+                  "from": "official training set; the official test set is kept whole"},
+        "counts": {s: int(len(y)) for s, (_, y) in splits.items()},
+        "class_counts": {s: np.bincount(y, minlength=n_classes).tolist()
+                         for s, (_, y) in splits.items()},
+    }
+    log(", ".join(f"{s} {len(y)}" for s, (_, y) in splits.items()))
+    return arrays, report
+
+
+def prepare_cifar10(cifar10: Mapping, root: Path, mirror: Path | None) -> tuple[dict, dict]:
+    """A reproducible sample of CIFAR-10 training images for the convolution experiments:
+    (arrays: images.npy uint8 (N, 3, 32, 32), labels.npy int64 (N,); report:
+    reports/data/cifar10.json's content, naming the source)."""
+    images, labels, source = fetch_cifar10_sample(root, mirror, cifar10["n_images"],
+                                                  cifar10["seed"], cifar10["source"])
+    report = {
+        "source": source,
+        "split": "train",
+        "n_images": int(len(labels)),
+        "seed": cifar10["seed"],
+        "shape": list(images.shape),
+        "dtype": str(images.dtype),
+        "class_counts": dict(zip(CIFAR10_CLASSES,
+                                 np.bincount(labels, minlength=10).tolist(), strict=True)),
+    }
+    return {"images.npy": images, "labels.npy": labels}, report

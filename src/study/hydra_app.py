@@ -13,7 +13,6 @@ bad knob stops the stage with one line per problem and exit status 2, no traceba
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
 import sys
 import tempfile
@@ -51,7 +50,7 @@ def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
 
     @functools.wraps(task)
     def validated_task(cfg: DictConfig) -> None:
-        problems = config_problems(OmegaConf.to_container(cfg, resolve=True), project_root)
+        problems = config_problems(OmegaConf.to_container(cfg, resolve=True))
         if problems:
             for problem in problems:
                 print(f"{script.stem}: bad config: {problem}", file=sys.stderr)
@@ -73,14 +72,3 @@ def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
 
     return entry
 
-
-def load_stage(project_root: Path, name: str):
-    """Import ``<project_root>/stages/<name>.py`` as a module, registered in sys.modules first
-    as a real import would be (its main() runs only under __main__): for tests and benchmarks
-    that call a stage's functions."""
-    script = Path(project_root) / "stages" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module

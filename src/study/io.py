@@ -16,8 +16,9 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,35 @@ def save_figure(path: str | Path, fig) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     write_bytes(path, buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of a CSV output under a header."""
+    header: Sequence[str]
+    rows: Iterable[Sequence]
+
+
+def write_outputs(folder: str | Path, outputs: Mapping[str, object]) -> None:
+    """Write each ``name -> value`` of a study function's outputs to ``folder/name``, by the
+    value's kind: a Table as CSV, a str as text, an ndarray as .npy, a matplotlib figure as PNG
+    (closed once written), anything else as JSON. Each file is written atomically."""
+    folder = Path(folder)
+    for name, value in outputs.items():
+        path = folder / name
+        if isinstance(value, Table):
+            write_csv(path, value.header, value.rows)
+        elif isinstance(value, str):
+            write_text(path, value)
+        elif isinstance(value, np.ndarray):
+            save_npy(path, value)
+        elif hasattr(value, "savefig"):
+            save_figure(path, value)
+            import matplotlib.pyplot as plt  # only stages that draw pay for matplotlib
+
+            plt.close(value)
+        else:
+            write_json(path, value)
 
 
 def read_json(path: str | Path):

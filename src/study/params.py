@@ -1,8 +1,8 @@
 """params.yaml is generated from conf/ by the very function `dvc exp run` uses, so the file
 `dvc repro` reads is always what DVC itself would compose.
 
-    python -m study.params --write   # regenerate params.yaml (also: make params)
-    python -m study.params --check   # exit 1 if params.yaml is stale
+    study-params --write   # regenerate params.yaml (also: make params)
+    study-params --check   # exit 1 if params.yaml is stale
 """
 
 from __future__ import annotations

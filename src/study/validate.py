@@ -20,10 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from barenet._checks import _is_number, check_non_negative, check_positive, check_positive_int
-from study.data import IMAGE_SHAPE, ROLES, BadInput, IdxDataset
+from barenet.checks import check_non_negative, check_positive, check_positive_int
+from barenet.checks import is_number as _is_number
+from study.data import IMAGE_SHAPE, ROLES
 
 Check = Callable[[Any, str], None]  # raises ValueError("<key> must be ..., got ...")
 
@@ -58,6 +57,12 @@ def one_of(*options) -> Check:
 def text(value, key: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{key} must be a non-empty string, got {value!r}")
+
+
+def file_name(value, key: str) -> None:
+    """A file or folder name without folders (it is joined to a data root or a mirror)."""
+    if not isinstance(value, str) or not value or Path(value).name != value:
+        raise ValueError(f"{key} must be a file or folder name without slashes, got {value!r}")
 
 
 def boolean(value, key: str) -> None:
@@ -126,16 +131,17 @@ def _classifier(**specific: Check) -> dict[str, Check]:
 
 RULES: dict[str, Check] = {
     "model": one_of("linear", "mlp"),
+    "paths.*": text,
     "data.name": text,
     "data.root": text,
     "data.mirror": optional(text),
     "data.val_fraction": interval(0, 1, closed_low=False, closed_high=False),
     "data.split_seed": SEED,
-    # what defines the data set; study.data.IdxDataset checks how the values fit together
+    # what defines the data set (_data_set_problems checks how the values fit together)
     "data.torchvision": optional(text),
-    "data.folder": text,
+    "data.folder": file_name,
     **{f"data.files.{role}.{key}": check for role in ROLES
-       for key, check in (("name", text), ("sha256", optional(sha256_hex)))},
+       for key, check in (("name", file_name), ("sha256", optional(sha256_hex)))},
     "data.class_names": each(text),
     "cifar10.n_images": integer(1, CIFAR10_TRAIN_IMAGES),
     "cifar10.seed": SEED,
@@ -212,6 +218,35 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
         problems.append(("c0.kernel_size", f"c0.kernel_size must fit the {CIFAR10_SIZE}x"
                          f"{CIFAR10_SIZE} images plus c0.padding ({padding}) on each side, "
                          f"i.e. be at most {CIFAR10_SIZE + 2 * padding}, got {kernel}"))
+    return problems + _data_set_problems(cfg.get("data"))
+
+
+def _data_set_problems(data) -> list[tuple[str, str]]:
+    """How the values defining the classification data set fit together (each value alone is
+    checked by its rule)."""
+    if not isinstance(data, Mapping):
+        return []
+    files = data.get("files") if isinstance(data.get("files"), Mapping) else {}
+    missing = [r for r in ROLES if r not in files]
+    unexpected = [r for r in files if r not in ROLES]
+    if missing or unexpected:
+        return [("data.files", f"data.files must name exactly the four IDX files {list(ROLES)}; "
+                 f"missing {missing}, unexpected {unexpected}")]
+    problems = []
+    names = [files[r].get("name") if isinstance(files[r], Mapping) else None for r in ROLES]
+    if len(set(names)) != len(names):
+        problems.append(("data.files", f"data.files names the same file twice "
+                         f"({dict(zip(ROLES, names, strict=True))}): each role needs its own file"))
+    class_names = data.get("class_names")
+    if isinstance(class_names, Sequence) and len(set(map(str, class_names))) < max(
+            2, len(class_names)):
+        problems.append(("data.class_names", f"data.class_names must list at least two distinct "
+                         f"names, the name of label 0 first; got {list(class_names)}"))
+    folder, torchvision = data.get("folder"), data.get("torchvision")
+    if torchvision is not None and torchvision != folder:
+        problems.append(("data.torchvision", f"data.torchvision {torchvision!r} downloads into "
+                         f"<root>/{torchvision}/raw, but data.folder is {folder!r}: set "
+                         f"data.folder to {torchvision!r}"))
     return problems
 
 
@@ -227,7 +262,7 @@ def leaves(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_problems(cfg: Mapping, project_root: Path) -> list[str]:
+def config_problems(cfg: Mapping) -> list[str]:
     """One line per bad or mismatched setting in ``cfg`` (a plain, resolved dict), each naming
     the key, the value, what is allowed and where to fix it; empty if all is well. Settings
     absent from ``cfg`` are not required here (a stage reads what it needs), and a key with no
@@ -239,18 +274,13 @@ def config_problems(cfg: Mapping, project_root: Path) -> list[str]:
             if check is not None:
                 check(value, key)
         except ValueError as exc:
-            problems.append(f"{exc} ({fix_hint(key, project_root, cfg)})")
-    problems += [f"{problem} ({fix_hint(key, project_root, cfg)})" for key, problem in
-                 _relations(cfg)]
-    if not problems and isinstance(cfg.get("data"), Mapping) and "files" in cfg["data"]:
-        try:  # how the data set's values fit together (its message says where to fix them)
-            IdxDataset.from_config(cfg["data"])
-        except BadInput as error:
-            problems.append(str(error))
-    return problems
+            problems.append(f"{exc} ({fix_hint(key, cfg)})")
+    return problems + [f"{problem} ({fix_hint(key, cfg)})" for key, problem in _relations(cfg)]
 
 
-def fix_hint(key: str, project_root: Path, cfg: Mapping) -> str:
+def fix_hint(key: str, cfg: Mapping) -> str:
+    """Where a person sets ``key``: its config group's file under conf/ (the option that
+    conf/config.yaml selects), or the command line."""
     key = re.sub(r"\[\d+\]$", "", key)  # a list is overridden whole
     group, _, leaf = key.partition(".")
     grid = cfg.get(group, {}).get("grid") if isinstance(cfg.get(group), Mapping) else None
@@ -258,17 +288,5 @@ def fix_hint(key: str, project_root: Path, cfg: Mapping) -> str:
         key = f"{group}.grid.{leaf}"
     elif key == "fraction.fraction":  # a fraction point's, from fraction.values
         key = "fraction.values"
-    group = key.split(".")[0] if key != "model" else None
-    option = _default_options(project_root).get(group, "default")
-    where = f"conf/{group}/{option}.yaml" if group else "conf/config.yaml"
+    where = f"conf/{group}/" if leaf else "conf/config.yaml"
     return f"fix it in {where} and run `make params`, or override it: dvc exp run -S {key}=..."
-
-
-def _default_options(project_root: Path) -> dict[str, str]:
-    """Config group -> the option conf/config.yaml picks (e.g. data -> mnist)."""
-    path = project_root / "conf" / "config.yaml"
-    if not path.is_file():
-        return {}
-    defaults = yaml.safe_load(path.read_text(encoding="utf-8")).get("defaults", [])
-    return {group: option for entry in defaults if isinstance(entry, dict)
-            for group, option in entry.items()}

@@ -1,0 +1,399 @@
+"""The C0 experiment: a filter bank C0 = Conv2d(3, out_channels, kernel_size, padding) with
+zero bias makes targets C0(x) on the prepared CIFAR-10 images (scaled to [0, 1]); a fresh layer
+C (bias-free: C0's bias is zero and known) is fitted to them from U(-1, 1) weights by two
+optimisers driven only by barenet's Conv2d gradients of the L2 loss L(W) = sum((C(x) - C0(x))^2),
+and we measure how close C's weights get to C0's.
+
+Why recovery is hard: L is quadratic in W with Hessian 2 kron(I_out, P^T P), P the
+(N*H*W, 3*k*k) matrix of image patches. Natural images carry little high-frequency energy, so
+P^T P is ill-conditioned (its condition number is reported): an error along a high-frequency
+filter pattern barely changes the outputs, and a small output error need not mean a small
+weight error.
+
+* sgd (c0.sgd): mini-batch SGD with momentum, the assignment's way, on the L2 loss divided by
+  the batch's number of output positions (images * H_out * W_out), so a stable lr depends on
+  neither the batch size, the image size nor the number of filters; stops when the relative
+  output error on all images is <= tol (checked after every epoch), or after max_epochs.
+* cg (c0.cg): barenet.ConjugateGradient on the L2 loss over all images, exact line search (the
+  loss is quadratic), one CG per output channel (the loss separates over C's filters); stops
+  when ||grad|| <= tol * ||grad at the start||, or after max_iter.
+
+C0's weights are read only to measure errors, never by an optimiser. A closed-form
+least-squares solve of the same problem is reported as a reference, not as a recovered C.
+C0's weights come from a .npy file (c0.weights, else C0_weights.npy in the data mirror) whose
+SHA-256 must equal c0.weights_sha256 (unless null).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+import barenet as bn
+from barenet.conv import conv2d_forward
+from study.data import MIRROR_ENV, BadInput, sha256
+from study.io import Table
+from study.plots import filter_bank_rows, filters_rgb
+from study.progress import Progress
+from study.threads import one_thread
+
+MIRROR_FILE = "C0_weights.npy"
+CURVE_HEADER = ["step", "gradient_passes", "loss", "relative_output_error",
+                "relative_weight_error", "log10_relative_output_error",
+                "log10_relative_weight_error"]
+LOG_LINES = 8  # per optimiser when not on a terminal: two runs, about 20 lines in all
+
+
+# --- the targets: C0's weights file and its outputs -----------------------------------------
+
+def expected_shape(out_channels: int, kernel_size: int) -> tuple[int, int, int, int]:
+    return (int(out_channels), 3, int(kernel_size), int(kernel_size))
+
+
+def weights_path(configured: str | None, mirror: Path | None) -> tuple[Path, str]:
+    """The weights file to read and the kind of source it is ("configured path" or "mirror")."""
+    if configured:
+        return Path(configured).expanduser(), "configured path (c0.weights)"
+    if mirror is None:
+        raise BadInput(f"no C0 weights file: set c0.weights to a .npy file, or point "
+                       f"data.mirror or {MIRROR_ENV} at a mirror holding {MIRROR_FILE}")
+    return mirror / MIRROR_FILE, f"mirror ({MIRROR_FILE} in data.mirror or {MIRROR_ENV})"
+
+
+def load_weights(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The array in the .npy file ``path`` (its own float dtype), which must be a finite float
+    array of ``shape``; anything else (no file, an empty, truncated, non-.npy or .npz file, an
+    object, integer or complex array, another shape, NaN or inf) is an error naming the file,
+    what it holds and what is expected. The header is checked before any data is read."""
+    path = Path(path)
+    fix = f"write a float array of shape {shape} with numpy.save(path, weights)"
+    if not path.is_file():
+        raise BadInput(
+            f"C0 weights file {path} does not exist: set c0.weights to a .npy file of shape "
+            f"{shape} (null reads {MIRROR_FILE} from the data mirror)")
+    size = path.stat().st_size
+    if size == 0:
+        raise BadInput(f"C0 weights file {path} is empty (0 bytes); expected a .npy file: {fix}")
+    if zipfile.is_zipfile(path):
+        with np.load(path) as archive:
+            names = list(archive.files)
+        raise BadInput(f"C0 weights file {path} is an .npz archive (arrays {names}); expected "
+                       f"a .npy file holding one array of shape {shape}")
+    try:
+        stored_shape, dtype, data_offset = npy_header(path)
+    except ValueError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"C0 weights file {path} is not a readable .npy array ({reason}); "
+                       f"{fix}") from None
+    if dtype.hasobject:
+        raise BadInput(f"C0 weights file {path} is not a readable .npy array: it holds Python "
+                       f"objects (dtype {dtype}), which are never unpickled; {fix}")
+    if not np.issubdtype(dtype, np.floating):
+        raise BadInput(f"C0 weights file {path} holds dtype {dtype}; expected a float "
+                       f"array (float32 or float64) of shape {shape}")
+    if stored_shape != shape:
+        raise BadInput(
+            f"C0 weights file {path} holds shape {stored_shape}; expected {shape} = "
+            "(c0.out_channels, 3 colour channels, c0.kernel_size, c0.kernel_size): fix the file "
+            "or those settings")
+    expected_size = data_offset + dtype.itemsize * math.prod(shape)
+    if size != expected_size:
+        raise BadInput(f"C0 weights file {path} is not a readable .npy array: it has {size} "
+                       f"bytes, but its header promises {expected_size} (truncated or "
+                       f"altered); {fix}")
+    array = np.load(path, allow_pickle=False)
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise BadInput(f"C0 weights file {path} contains {bad} NaN or inf values; every "
+                       "weight must be a finite number")
+    return array
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """The shape and dtype a .npy file declares and where its data starts, read from the header
+    alone; ValueError if the file does not start as a .npy file does."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
+        return shape, dtype, f.tell()
+
+
+def check_digest(path: Path, expected: str | None) -> str:
+    """The file's SHA-256, which must equal ``expected`` (c0.weights_sha256) unless that is
+    null. Pinning it makes the weights' content a DVC param: a different file cannot slip in
+    unnoticed by `dvc repro`, since the file itself may live outside the repository."""
+    digest = sha256(path)
+    if expected and digest != expected:
+        raise BadInput(
+            f"C0 weights file {path} has sha256 {digest}, but c0.weights_sha256 expects "
+            f"{expected}. To use this file, set c0.weights_sha256 to {digest} (or null, which "
+            "accepts any file but lets DVC miss a change of its content)")
+    return digest
+
+
+def scale_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 3, H, W) images -> float64 in [0, 1]."""
+    return images.astype(np.float64) / 255.0
+
+
+def c0_outputs(weights: np.ndarray, x: np.ndarray, padding: int) -> np.ndarray:
+    """C0(x) for barenet's Conv2d with ``weights`` and a zero bias: (N, out, H_out, W_out)."""
+    out_channels, in_channels, kh, kw = weights.shape
+    c0 = bn.Conv2d(in_channels, out_channels, (kh, kw), padding=padding, bias=True)
+    c0.weight.data = weights.copy()
+    c0.bias.data = np.zeros(out_channels)
+    return c0(x)
+
+
+
+# --- the recovery: two optimisers from one start --------------------------------------------
+
+@dataclass
+class Run:
+    """One optimiser's result. curve: one row per epoch (sgd) or iteration (cg), from the start;
+    iterations: parameter updates; gradient_passes: gradients over all images (an SGD epoch is
+    one, a CG iteration two)."""
+    weights: np.ndarray
+    curve: list[dict]
+    iterations: int
+    gradient_passes: int
+    converged: bool
+    seconds: float
+
+
+def initial_weights(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """C's starting weights: U(-1, 1), float64, from ``seed``."""
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape)
+
+
+def new_layer(weights: np.ndarray, padding: int) -> bn.Conv2d:
+    """A bias-free barenet Conv2d holding a copy of ``weights`` (out, in, kH, kW)."""
+    out_channels, in_channels, kh, kw = weights.shape
+    layer = bn.Conv2d(in_channels, out_channels, (kh, kw), padding=padding, bias=False)
+    layer.weight.data[...] = weights
+    return layer
+
+
+def full_loss(layer: bn.Conv2d, x: np.ndarray, targets: np.ndarray) -> float:
+    """sum((layer(x) - targets)^2) over all images (forward only)."""
+    diff = layer(x) - targets
+    return float(np.vdot(diff, diff))
+
+
+def errors(weights: np.ndarray, loss: float, true_weights: np.ndarray,
+           target_norm: float) -> dict:
+    """How far ``weights``, whose L2 loss on all images is ``loss``, are from C0's weights and
+    outputs (``target_norm`` = ||C0(x)||, Frobenius)."""
+    diff = weights - true_weights
+    return {"max_abs_weight_error": float(np.abs(diff).max()),
+            "relative_weight_error": float(np.linalg.norm(diff) / np.linalg.norm(true_weights)),
+            "relative_output_error": float(np.sqrt(loss) / target_norm)}
+
+
+def curve_row(step: int, passes: int, loss: float, weights: np.ndarray,
+              true_weights: np.ndarray, target_norm: float) -> dict:
+    e = errors(weights, loss, true_weights, target_norm)
+    return {"step": step, "gradient_passes": passes, "loss": loss,
+            "relative_output_error": e["relative_output_error"],
+            "relative_weight_error": e["relative_weight_error"]}
+
+
+def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, lr: float,
+            momentum: float, batch_size: int, max_epochs: int, tol: float, seed: int,
+            true_weights: np.ndarray, stream: TextIO | None = None) -> Run:
+    """Mini-batch SGD with momentum on the L2 loss per output position (divided by batch size
+    * H_out * W_out). Stops when the relative output error on all images is <= tol (checked
+    after each epoch) or after ``max_epochs``. ``true_weights`` (C0's) only measure the
+    curve's weight error. Progress goes to ``stream`` (default stdout)."""
+    layer = new_layer(init, padding)
+    optimizer = bn.SGD(layer.parameters(), lr=lr, momentum=momentum)
+    loss_fn, rng = bn.L2Loss(), np.random.default_rng(seed)
+    start = time.perf_counter()
+    target_norm = float(np.linalg.norm(targets))
+    curve = [curve_row(0, 0, full_loss(layer, x, targets), layer.weight.data, true_weights,
+                       target_norm)]
+    steps, epoch, converged = 0, 0, False
+    with Progress("c0_recover sgd", max_epochs, max_lines=LOG_LINES, stream=stream) as progress:
+        while epoch < max_epochs and not converged:
+            epoch += 1
+            for rows in bn.minibatches(len(x), batch_size, rng):
+                layer.zero_grad()
+                pred = layer(x[rows])
+                if not np.isfinite(pred).all():
+                    raise RuntimeError(f"SGD diverged in epoch {epoch} (the outputs overflowed): "
+                                       f"lower c0.sgd.lr (now {lr}) or c0.sgd.momentum")
+                loss_fn(pred, targets[rows])
+                positions = pred.shape[0] * pred.shape[2] * pred.shape[3]
+                layer.backward(loss_fn.backward() / positions, need_input_grad=False)
+                optimizer.step()
+                steps += 1
+            row = curve_row(epoch, epoch, full_loss(layer, x, targets), layer.weight.data,
+                            true_weights, target_norm)
+            curve.append(row)
+            converged = row["relative_output_error"] <= tol
+            progress.update(epoch, f"relative output error {row['relative_output_error']:.3e}, "
+                                   f"weight error {row['relative_weight_error']:.3e}")
+    return Run(layer.weight.data.copy(), curve, steps, epoch, converged,
+               time.perf_counter() - start)
+
+
+def run_cg(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, tol: float,
+           max_iter: int, memory: int | None, separable: bool, true_weights: np.ndarray,
+           stream: TextIO | None = None) -> Run:
+    """barenet.ConjugateGradient on the L2 loss over all images. Stops when the gradient norm
+    is <= tol times its first value, or after ``max_iter`` iterations. ``true_weights`` (C0's)
+    only measure the curve's weight error. Progress goes to ``stream`` (default stdout)."""
+    layer = new_layer(init, padding)
+    optimizer = bn.ConjugateGradient(layer.parameters(), memory=memory, separable=separable)
+    loss_fn = bn.L2Loss()
+
+    def closure() -> float:
+        layer.zero_grad()
+        loss = loss_fn(layer(x), targets)
+        layer.backward(loss_fn.backward(), need_input_grad=False)
+        return loss
+
+    start = time.perf_counter()
+    target_norm = float(np.linalg.norm(targets))
+    curve, first_grad_norm, converged, iteration = [], None, False, 0
+    with Progress("c0_recover cg", max_iter, unit="iteration", max_lines=LOG_LINES,
+                  stream=stream) as progress:
+        while iteration < max_iter and not converged:
+            before = layer.weight.data.copy()
+            loss = optimizer.step(closure)  # the loss and gradient norm at ``before``
+            first_grad_norm = optimizer.grad_norm if first_grad_norm is None else first_grad_norm
+            curve.append(curve_row(iteration, 2 * iteration, loss, before, true_weights,
+                                   target_norm))
+            iteration += 1
+            relative_grad = optimizer.grad_norm / first_grad_norm if first_grad_norm else 0.0
+            converged = relative_grad <= tol
+            row = curve[-1]
+            progress.update(iteration, f"relative gradient {relative_grad:.3e}, output error "
+                                       f"{row['relative_output_error']:.3e}, weight error "
+                                       f"{row['relative_weight_error']:.3e}")
+    curve.append(curve_row(iteration, optimizer.evaluations, full_loss(layer, x, targets),
+                           layer.weight.data, true_weights, target_norm))
+    return Run(layer.weight.data.copy(), curve, iteration, optimizer.evaluations, converged,
+               time.perf_counter() - start)
+
+
+def least_squares_reference(x: np.ndarray, targets: np.ndarray, kernel_size: int,
+                            padding: int) -> tuple[np.ndarray, float]:
+    """The closed-form least-squares weights (out, 3, k, k) of the same fit, and the condition
+    number of the patch Gram matrix P^T P (the loss's curvature). A reference, not a result."""
+    _, cache = conv2d_forward(x, np.zeros((1, x.shape[1], kernel_size, kernel_size)),
+                              padding=padding)
+    patches = cache.cols.reshape(cache.cols.shape[0], -1).T        # (N*H*W, 3*k*k)
+    out_channels = targets.shape[1]
+    rhs = targets.transpose(1, 0, 2, 3).reshape(out_channels, -1).T  # (N*H*W, out)
+    solution, _, _, singular = np.linalg.lstsq(patches, rhs, rcond=None)
+    weights = solution.T.reshape(out_channels, x.shape[1], kernel_size, kernel_size)
+    return weights, float((singular[0] / singular[-1]) ** 2)
+
+
+def summary(run: Run, true_weights: np.ndarray, target_norm: float, **extra) -> dict:
+    return {**errors(run.weights, run.curve[-1]["loss"], true_weights, target_norm),
+            "iterations": run.iterations, "gradient_passes": run.gradient_passes, **extra,
+            "converged": run.converged}
+
+
+def curve_rows(run: Run) -> list[list]:
+    def log10(v: float) -> float:
+        return float(np.log10(max(v, 1e-300)))  # an exact 0 plots as -300, not -inf
+
+    return [[r["step"], r["gradient_passes"], r["loss"], r["relative_output_error"],
+             r["relative_weight_error"], log10(r["relative_output_error"]),
+             log10(r["relative_weight_error"])] for r in run.curve]
+
+
+def filters_figure(true_weights: np.ndarray, sgd: Run, cg: Run):
+    bound = float(np.abs(true_weights).max())
+    banks = {"C0 (given)": true_weights, "C, SGD + momentum": sgd.weights,
+             "C, conjugate gradient": cg.weights}
+    return filter_bank_rows(
+        {label: filters_rgb(w, bound) for label, w in banks.items()},
+        suptitle=f"C0's filters and C's after each optimiser (RGB = 0.5 + w / {2 * bound:.3g}, "
+                 "clipped; the same scale in every row)")
+
+
+def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
+            stream: TextIO | None = None) -> tuple[dict, Run, Run]:
+    """Both runs from the same start, and the metrics about them."""
+    c = c0
+    init = initial_weights(true_weights.shape, c.init_seed)
+    with one_thread():
+        sgd = run_sgd(x, targets, init, padding=c.padding, lr=c.sgd.lr, momentum=c.sgd.momentum,
+                      batch_size=c.sgd.batch_size, max_epochs=c.sgd.max_epochs, tol=c.sgd.tol,
+                      seed=c.sgd.seed, true_weights=true_weights, stream=stream)
+        cg = run_cg(x, targets, init, padding=c.padding, tol=c.cg.tol, max_iter=c.cg.max_iter,
+                    memory=c.cg.memory, separable=c.cg.separable, true_weights=true_weights,
+                    stream=stream)
+        reference, condition = least_squares_reference(x, targets, true_weights.shape[-1],
+                                                       c.padding)
+        reference_loss = full_loss(new_layer(reference, c.padding), x, targets)
+    target_norm = float(np.linalg.norm(targets))
+    metrics = {
+        "sgd": summary(sgd, true_weights, target_norm, epochs=sgd.gradient_passes),
+        "cg": summary(cg, true_weights, target_norm),
+        "initial": errors(init, sgd.curve[0]["loss"], true_weights, target_norm),
+        "least_squares_reference": errors(reference, reference_loss, true_weights, target_norm),
+        "patch_gram_condition_number": condition,
+    }
+    return metrics, sgd, cg
+
+
+def make_targets(c0: Mapping, mirror: Path | None, images: np.ndarray,
+                 images_from: str) -> tuple[dict, dict, str]:
+    """C0's weights from its file (checked), the images / 255 and C0's outputs on them.
+    Returns (data: C0_weights, inputs, targets as float64 arrays; report: targets.json's
+    content, naming the kind of source and never a host path; a one-line summary)."""
+    shape = expected_shape(c0["out_channels"], c0["kernel_size"])
+    path, source = weights_path(c0["weights"], mirror)
+    in_file = load_weights(path, shape)
+    weights, digest = in_file.astype(np.float64), check_digest(path, c0["weights_sha256"])
+    x = scale_images(images)
+    targets = c0_outputs(weights, x, c0["padding"])
+    report = {
+        "weights": {"source": source, "file_name": path.name, "sha256": digest,
+                    "shape": list(weights.shape), "dtype_in_file": str(in_file.dtype),
+                    "min": float(weights.min()), "max": float(weights.max()),
+                    "std": float(weights.std())},
+        "layer": f"Conv2d({shape[1]}, {shape[0]}, {c0['kernel_size']}, "
+                 f"padding={c0['padding']}), bias 0",
+        "inputs": {"from": images_from, "scaling": "x / 255", "shape": list(x.shape)},
+        "targets": {"shape": list(targets.shape), "dtype": str(targets.dtype)},
+    }
+    summary_line = (f"C0 {shape} from {source}, sha256 {digest[:12]}...; targets "
+                    f"{targets.shape} on {len(x)} images")
+    return {"C0_weights.npy": weights, "inputs.npy": x, "targets.npy": targets}, report, \
+        summary_line
+
+
+def recovery_outputs(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
+                     stream: TextIO | None = None) -> tuple[dict, list[str]]:
+    """Both optimisers' runs as the files of reports/c0/ (metrics.json: per optimiser
+    max_abs_weight_error, relative_weight_error (Frobenius), relative_output_error, iterations
+    (parameter updates), gradient_passes (gradients over all images), converged; no timings,
+    which differ from run to run; loss_<opt>.csv: the curves; filters.png) and one summary line
+    per optimiser."""
+    metrics, sgd, cg = recover(c0, x, targets, true_weights, stream)
+    lines = []
+    for name, run in (("sgd", sgd), ("cg", cg)):
+        m = metrics[name]
+        lines.append(f"{name}: relative weight error {m['relative_weight_error']:.3e} (max abs "
+                     f"{m['max_abs_weight_error']:.3e}), relative output error "
+                     f"{m['relative_output_error']:.3e}, {m['iterations']} iterations, "
+                     f"{run.seconds:.1f} s, converged {m['converged']}")
+    return {"metrics.json": metrics,
+            "loss_sgd.csv": Table(CURVE_HEADER, curve_rows(sgd)),
+            "loss_cg.csv": Table(CURVE_HEADER, curve_rows(cg)),
+            "filters.png": filters_figure(true_weights, sgd, cg)}, lines
