@@ -17,7 +17,7 @@ setup: $(STAMP) $(VEGA) system-tools
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[study,dev]'
 	touch $@
 
 # For `dvc plots show` offline (.dvc/plots/offline.html): Vega as pinned in package-lock.json,
@@ -44,7 +44,7 @@ lint: $(STAMP)
 
 # Regenerate params.yaml from conf/ exactly as `dvc exp run` composes it.
 params: $(STAMP)
-	$(PY) -m study.params --write
+	$(VENV)/bin/study-params --write
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

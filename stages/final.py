@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> None:
     data = load_prepared(cfg.paths.idx, section.dtype)
     outputs, summary = final_outputs(cfg.model, section, read_json(f"{out}/best.json"), data)
     write_outputs(out, outputs)
-    print(f"{cfg.model}_final: {summary}", flush=True)
+    print(f"final@{cfg.model}: {summary}", flush=True)
 
 
 if __name__ == "__main__":

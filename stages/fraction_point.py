@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> None:
     outputs, summary = fraction_point_outputs(cfg.model, section, read_json(f"{out}/best.json"),
                                               data, cfg.fraction.fraction, cfg.fraction.seed)
     write_outputs(f"{out}/fraction", outputs)
-    print(f"{cfg.model}_fraction {summary}", flush=True)
+    print(f"fraction@{cfg.model}-{summary}", flush=True)
 
 
 if __name__ == "__main__":

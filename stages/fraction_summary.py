@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> None:
     points = [read_json(f"{out}/fraction/{f}.json") for f in cfg.fraction["values"]]
     outputs, summary = fraction_summary_outputs(points)
     write_outputs(out, outputs)
-    print(f"{cfg.model}_fraction_summary: {summary}", flush=True)
+    print(f"fraction_summary@{cfg.model}: {summary}", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def main(cfg: DictConfig) -> None:
     results = [read_json(f"{out}/sweep/{point_name(p)}.json") for p in grid_points(grid)]
     outputs, summary = selection_outputs(grid, results)
     write_outputs(out, outputs)
-    print(f"{cfg.model}_select: {summary}", flush=True)
+    print(f"select@{cfg.model}: {summary}", flush=True)
 
 
 if __name__ == "__main__":

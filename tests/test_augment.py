@@ -1,4 +1,4 @@
-"""random_shift and fit's augment hook: what moves where, what is filled, determinism."""
+"""random_shift and the augment hook of Batches: what moves where, what is filled, determinism."""
 
 import numpy as np
 import pytest
@@ -50,6 +50,8 @@ def test_fit_applies_augment_to_training_batches_only():
         return batch + 0.01 * generator.standard_normal(batch.shape)
 
     model = bn.SoftmaxClassifier(4, 2, rng=np.random.default_rng(1))
-    history = bn.fit(model, bn.SGD(model.parameters(), lr=0.1), x, y, epochs=2,
-                     batch_size=16, rng=np.random.default_rng(2), augment=augment)
+    history = bn.History()
+    bn.fit(model, bn.SGD(model.parameters(), lr=0.1), bn.SoftmaxCrossEntropy(), x, y, epochs=2,
+           batches=bn.Batches(16, np.random.default_rng(2), augment),
+           on_epoch=lambda epoch: history.record_epoch(epoch, model, train=(x, y)))
     assert calls == [16, 16, 8] * 2 and len(history.train_accuracy) == 2

@@ -100,7 +100,8 @@ def test_no_stage_depends_on_code_it_does_not_run(name):
     stage = STAGES[name]
     script = script_of(stage["cmd"])
     needed = {script} | import_closure(script)
-    code = [dep for dep in stage["deps"] if dep.startswith(("src/", "stages/"))]
+    code = [dep for dep in stage["deps"] if dep.startswith(("src/", "stages/"))
+            and not dep.endswith("/templates")]  # the report's Jinja templates hold no imports
     extra = [dep for dep in code
              if not any(covered(f, [dep]) for f in needed)]
     assert not extra, f"{name} lists code it never imports (a change would re-run it for " \

@@ -1,7 +1,11 @@
-"""Tests of the fast paths of barenet.nn, .train and .conv: each gives what the plain way gives."""
+"""Each fast path against its plain reference form: barenet.fast_paths (the Linear and ReLU
+layers), the chunked im2col of barenet.conv and barenet.data.random_shift."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import dims, seeds
 
 import barenet as bn
 import barenet.conv as conv_module
@@ -11,33 +15,60 @@ from barenet.conv import (
     conv2d_naive_backward,
     conv2d_naive_forward,
 )
+from barenet.fast_paths import (
+    SMALL_BATCH,
+    linear_forward,
+    linear_forward_reference,
+    relu_backward,
+    relu_backward_reference,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linear_small_and_large_batches_compute_the_same_product(dtype):
-    # batches below nn.SMALL_BATCH swap the GEMM's operands; both must be x @ W.T + b
+@pytest.mark.parametrize("bias", [True, False])
+@given(rows=dims(1, 2 * SMALL_BATCH), seed=seeds)
+def test_linear_forward_is_the_reference_bit_for_bit(dtype, bias, rows, seed):
+    # rows on both sides of SMALL_BATCH, where the fast path swaps the GEMM's operands
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, 50)).astype(dtype)
+    weight = rng.standard_normal((7, 50)).astype(dtype)
+    b = rng.standard_normal(7).astype(dtype) if bias else None
+    fast = linear_forward(x, weight, b)
+    reference = linear_forward_reference(x, weight, b)
+    assert fast.flags.c_contiguous and fast.dtype == reference.dtype == dtype
+    assert fast.tobytes() == reference.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_layer_small_and_large_batches_compute_x_w_t_plus_b(dtype):
     rng = np.random.default_rng(0)
     layer = bn.Linear(50, 7, rng=rng, dtype=dtype)
-    x = rng.standard_normal((3 * bn.nn.SMALL_BATCH, 50)).astype(dtype)
+    x = rng.standard_normal((3 * SMALL_BATCH, 50)).astype(dtype)
     expected = x.astype(np.float64) @ layer.weight.data.T.astype(np.float64) + layer.bias.data
     small = np.concatenate([layer.forward(x[i:i + 16]) for i in range(0, len(x), 16)])
     large = layer.forward(x)
-    assert small.flags.c_contiguous and large.dtype == small.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(small, expected, rtol=tol, atol=tol)
     np.testing.assert_allclose(large, expected, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
-def test_relu_backward_is_where_bit_for_bit(dtype):
+def test_relu_backward_is_the_reference_bit_for_bit(dtype):
     x = np.array([[-1.0, 0.0, 2.0, np.nan, 3.0, -0.0]]).astype(dtype)
     grad = np.array([[np.nan, np.inf, -0.0, 5.0, -np.inf, 1.0]]).astype(dtype)
+    expected = relu_backward_reference(grad, x > 0)
+    assert expected.dtype == dtype and relu_backward(grad, x > 0).dtype == dtype
+    assert relu_backward(grad, x > 0).tobytes() == expected.tobytes()  # NaN, inf, -0.0, +0.0
     relu = bn.ReLU()
     relu.forward(x)
-    out = relu.backward(grad)
-    expected = np.where(x > 0, grad, 0).astype(dtype)
-    assert out.dtype == dtype
-    assert out.tobytes() == expected.tobytes()  # NaN, inf, -0.0 and +0.0 included
+    assert relu.backward(grad).tobytes() == expected.tobytes()
+
+
+@given(shape=st.tuples(dims(1, 9), dims(1, 9)), seed=seeds)
+def test_relu_backward_reference_is_grad_times_mask_for_finite_grads(shape, seed):
+    rng = np.random.default_rng(seed)
+    x, grad = rng.standard_normal((2, *shape))
+    np.testing.assert_array_equal(relu_backward_reference(grad, x > 0), grad * (x > 0))
 
 
 @pytest.mark.parametrize("shape", [(6, 35), (6, 5, 7)])
@@ -52,7 +83,7 @@ def test_random_shift_matches_a_per_image_reference(shape):
 
 @pytest.mark.parametrize("geometry", [dict(padding=1), dict(stride=2, padding=2),
                                       dict(dilation=(2, 1), padding=(2, 0))])
-def test_conv_in_many_chunks_matches_the_naive_loops(monkeypatch, geometry):
+def test_conv_in_chunks_matches_the_naive_loops_reference(monkeypatch, geometry):
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 1)  # one image per chunk
     rng = np.random.default_rng(7)
     x = rng.standard_normal((5, 2, 7, 6))

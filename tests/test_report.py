@@ -1,8 +1,10 @@
-"""The report stage: reports/report.md and README's headline block say what the committed
-reports say. Checked three ways: (1) both are exactly what the code renders from the current
+"""The report: reports/report.md and README's headline block say what the committed reports
+say. Checked three ways: (1) both are exactly what the templates render from the current
 reports/ and params.yaml (so neither is stale); (2) the headline numbers, formatted here
 independently of study.report, stand in the right rows; (3) every number in either text is one
-of the numbers in the reports or settings, to the precision shown (so none is typed by hand)."""
+of the numbers in the reports or settings, to the precision shown (so none is typed by hand).
+Also: the report stage's deps in dvc.yaml are exactly the files the report reads and links,
+and its figures are the plots dvc.yaml declares."""
 
 import csv
 import dataclasses
@@ -14,27 +16,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import ROOT, load_stage
+from helpers import ROOT
 
+from study.figures import FIGURES, interpolate
 from study.report import (
-    FIGURE_NAMES,
     HEADLINE_END,
     HEADLINE_START,
+    README,
     REPORT,
     links,
-    load_results,
     missing_links,
     readme_block,
     replace_block,
     report_markdown,
-    source_files,
+    write_report,
 )
+from study.results import ReportInputs, load_results
 
-stage = load_stage("report")
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-# the per-epoch curves, the per-point sweep and fraction files and the C0 loss curves are plotted,
-# never quoted: leaving them out keeps the pool small, so a stray number is unlikely to match
-NOT_QUOTED = {"curves.csv", "confusion.csv", "loss_sgd.csv", "loss_cg.csv"}
 # a number not glued to a word (float64, C0, SHA-256, CIFAR-10) or a path; "1,234" is 1234
 NUMBER = re.compile(r"(?<![\w./])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(e[-+]?\d+)?(%?)"
                     r"(?![\w/])")
@@ -48,9 +47,12 @@ def headline(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def committed():
-    """(report.md, README block, loaded results) as committed in the project."""
-    return ((ROOT / REPORT).read_text(), headline((ROOT / "README.md").read_text()),
-            load_results(ROOT, PARAMS))
+    """(report.md, README block, loaded results, the files the results were loaded from) as
+    committed in the project."""
+    inputs = ReportInputs(ROOT)
+    results = load_results(inputs, PARAMS)
+    return ((ROOT / REPORT).read_text(), headline((ROOT / README).read_text()), results,
+            inputs.read)
 
 
 def numbers_in(value) -> list[float]:
@@ -81,17 +83,19 @@ def confusion_counts(path: Path) -> list[float]:
     return [*counts.ravel(), counts.sum() - np.trace(counts), counts.sum()]
 
 
-def number_pool(root: Path, params: dict) -> np.ndarray:
-    """Every number the report may quote: those in the reports it reads and in the settings."""
+def number_pool(root: Path, files: set[str], params: dict) -> np.ndarray:
+    """Every number the report may quote: those in the settings and in ``files``, the reports
+    its text is made from (the plotted-only curves are not among them, which keeps the pool
+    small, so a stray number is unlikely to match)."""
     pool = numbers_in(params)
-    for path in source_files():
-        if path.suffix == ".json":
+    for path in map(Path, files):
+        if path.name == "confusion.csv":
+            pool += confusion_counts(root / path)
+        elif path.suffix == ".json":
             pool += numbers_in(json.loads((root / path).read_text()))
-        elif path.suffix == ".csv" and path.name not in NOT_QUOTED:
+        elif path.suffix == ".csv":
             with open(root / path, newline="") as f:
                 pool += numbers_in([row for row in csv.DictReader(f)])
-        elif path.name == "confusion.csv":
-            pool += confusion_counts(root / path)
     return np.unique(np.abs(np.array(pool)))
 
 
@@ -113,30 +117,28 @@ def foreign_numbers(text: str, pool: np.ndarray) -> list[str]:
 # ------------------------------------------------------------------- the committed report/README
 
 def test_report_is_what_the_stage_renders_from_the_committed_reports(committed):
-    report, _, results = committed
+    report, _, results, _ = committed
     assert report == report_markdown(results), (
         "reports/report.md is stale: run `python stages/report.py` (or dvc repro)")
 
 
 def test_readme_block_is_what_the_stage_renders_from_the_committed_reports(committed):
-    _, block, results = committed
+    _, block, results, _ = committed
     assert HEADLINE_START + block + HEADLINE_END == readme_block(results), (
         "README.md's headline block disagrees with reports/: run `python stages/report.py`")
 
 
-def test_every_link_and_figure_of_the_report_exists(committed):
+def test_every_link_of_the_report_exists(committed):
     report = committed[0]
     targets = links(report)
     assert len(targets) == report.count("](") and targets
-    assert missing_links(report, ROOT / REPORT.parent) == []
-    assert all((ROOT / REPORT.parent / t).is_file() for t in targets)
-    assert {f"figures/{name}" for name in FIGURE_NAMES} <= set(targets)
+    assert missing_links(report, (ROOT / REPORT).parent) == []
     block = committed[1]
     assert all((ROOT / t).is_file() for t in links(block))
 
 
 def test_headline_rows_hold_the_original_and_our_numbers(committed):
-    report, block, results = committed
+    report, block, results, _ = committed
     original = PARAMS["report"]["original"]
     c0 = results.c0
     rows = {  # a word of the row's label -> the strings its cells must hold
@@ -158,8 +160,8 @@ def test_headline_rows_hold_the_original_and_our_numbers(committed):
 
 
 def test_quoted_numbers_are_formatted_from_the_metrics(committed):
-    report, _, results = committed
-    for clf in (results.linear, results.mlp):
+    report, _, results, _ = committed
+    for clf in results.classifiers:
         m = clf.metrics
         accuracy = {row["class"]: row["accuracy"] for row in clf.per_class}
         assert f"Best class {m['best_class']} ({100 * accuracy[m['best_class']]:.2f}%" in report
@@ -174,16 +176,16 @@ def test_quoted_numbers_are_formatted_from_the_metrics(committed):
 
 
 def test_every_number_comes_from_the_reports_or_settings(committed):
-    report, block, _ = committed
-    pool = number_pool(ROOT, PARAMS)
+    report, block, _, files = committed
+    pool = number_pool(ROOT, files, PARAMS)
     assert len(NUMBER.findall(report)) > 100  # the check is not vacuous
     assert foreign_numbers(report, pool) == []
     assert foreign_numbers(block, pool) == []
 
 
 def test_the_number_check_catches_a_hand_typed_number(committed):
-    report = committed[0]
-    pool = number_pool(ROOT, PARAMS)
+    report, _, _, files = committed
+    pool = number_pool(ROOT, files, PARAMS)
     assert foreign_numbers(report + "\nOur best: 99.97% and 12,345 images, 3.14159.", pool) == [
         "99.97%", "12,345", "3.14159"]
     # glued digits are names, not numbers; a rounded value matches only at its own precision
@@ -192,21 +194,10 @@ def test_the_number_check_catches_a_hand_typed_number(committed):
     assert foreign_numbers("0.1307", np.array([0.1306257])) == ["0.1307"]
 
 
-def test_every_file_the_report_reads_is_a_dependency_and_every_figure_an_output():
-    stage_spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
-    deps = set(stage_spec["deps"])
-    assert {str(p) for p in source_files()} <= deps
-    assert {"stages/report.py", "src/study/report.py", "src/study/plots.py"} <= deps
-    outs = {next(iter(o)) for o in stage_spec["outs"]}
-    assert outs == {str(REPORT), *(f"reports/figures/{name}" for name in FIGURE_NAMES)}
-    assert all(next(iter(o.values())) == {"cache": False} for o in stage_spec["outs"])
-    assert set(stage_spec["params"]) == {"report", "linear", "mlp", "c0"}  # what report.py reads
-
-
 # ----------------------------------------------------------------------------- pure functions
 
 def test_a_changed_metric_changes_the_report_and_the_readme_block(committed):
-    _, _, results = committed
+    _, _, results, _ = committed
     metrics = {**results.linear.metrics, "test": {"accuracy": 0.987654, "loss": 0.1}}
     changed = dataclasses.replace(results, linear=dataclasses.replace(results.linear,
                                                                       metrics=metrics))
@@ -225,45 +216,86 @@ def test_replace_block_rewrites_only_the_block():
             replace_block(broken, new)
 
 
-# -------------------------------------------------------------------------------------- stage
+# ----------------------------------------------------------------------- writing the report
 
 @pytest.fixture
 def project(tmp_path):
-    """A copy of the committed reports/ with a README of its own, for the stage to write in."""
+    """A copy of the committed reports/ and dvc.yaml with a README of its own, for the report
+    to be written in."""
     root = tmp_path
     shutil.copytree(ROOT / "reports", root / "reports",
                     ignore=shutil.ignore_patterns("report.md", "figures"))
-    (root / "README.md").write_text(f"# Title\n\n{HEADLINE_START}\nstale\n{HEADLINE_END}\n\nEnd.\n")
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    (root / README).write_text(f"# Title\n\n{HEADLINE_START}\nstale\n{HEADLINE_END}\n\nEnd.\n")
     return root
 
 
-def test_stage_writes_the_report_its_figures_and_only_the_readme_block(project):
-    markdown = stage.write_report(project, PARAMS)
-    assert (project / REPORT).read_text() == markdown
-    figures = {name: (project / "reports" / "figures" / name).read_bytes()
-               for name in FIGURE_NAMES}
+def report_stage() -> dict:
+    """dvc.yaml's report stage, its ${...} filled in from params.yaml."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
+    return {"deps": {interpolate(d, PARAMS) for d in stage["deps"]},
+            "outs": {interpolate(next(iter(o)), PARAMS): next(iter(o.values()))
+                     for o in stage["outs"]},
+            "params": set(stage["params"])}
+
+
+def test_write_report_writes_the_report_its_figures_and_only_the_readme_block(project):
+    written = write_report(project, PARAMS)
+    assert (project / REPORT).read_text() == written.markdown
+    folder = (project / REPORT).parent / FIGURES
+    figures = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert sorted(figures) == sorted(written.figures) and len(figures) > 10
     assert all(data.startswith(b"\x89PNG") for data in figures.values())
-    readme = (project / "README.md").read_text()
+    # report.md shows every figure drawn, and links no other file of figures/
+    assert {t for t in links(written.markdown) if t.startswith(f"{FIGURES}/")} == {
+        f"{FIGURES}/{name}" for name in written.figures}
+    readme = (project / README).read_text()
     assert readme.startswith("# Title\n\n" + HEADLINE_START) and readme.endswith(
         HEADLINE_END + "\n\nEnd.\n")
     assert "stale" not in readme and "| result | original attempt | this study |" in readme
-    stage.write_report(project, PARAMS)  # same inputs, same bytes: DVC sees no change
-    assert {name: (project / "reports" / "figures" / name).read_bytes()
-            for name in FIGURE_NAMES} == figures
-    assert (project / "README.md").read_text() == readme
+    committed = {path.name: path.read_bytes() for path in (ROOT / REPORT).parent.joinpath(
+        FIGURES).iterdir()}
+    assert committed == figures, (
+        "reports/figures/ is not what dvc.yaml's plots: draw (DVC cannot track dvc.yaml as a "
+        "dep, so an edited plot definition shows here): run `python stages/report.py`")
+    (folder / "old_plot.png").write_bytes(b"")  # a figure whose plot left dvc.yaml
+    write_report(project, PARAMS)  # same inputs, same bytes: DVC sees no change
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == figures
+    assert (project / README).read_text() == readme
 
 
-def test_stage_refuses_to_link_a_missing_file(project):
+def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(project):
+    """The report's inputs are listed once, in dvc.yaml: its deps under reports/ are the files
+    the report read plus those report.md links (figures excepted: they are outputs)."""
+    written = write_report(project, PARAMS)
+    reports = PARAMS["paths"]["reports"]
+    linked = {f"{reports}/{t}" for t in links(written.markdown)
+              if not t.startswith(f"{FIGURES}/")}
+    stage = report_stage()
+    assert {d for d in stage["deps"] if d.startswith(f"{reports}/")} == (
+        {p for p in written.read if p.startswith(f"{reports}/")} | linked)
+    # the rest of what it reads is dvc.yaml's plots:, which DVC refuses as a dep ("DVC file
+    # 'dvc.yaml' cannot be a dependency"): the committed figures are checked against them below.
+    # Editing only report code re-runs the report alone: no data/, no training code
+    assert {p for p in written.read if not p.startswith(f"{reports}/")} == {"dvc.yaml"}
+    assert "src/study/templates" in stage["deps"]
+    assert not any(d.startswith(("data/", "src/study/classify")) for d in stage["deps"])
+    assert stage["outs"] == {REPORT: {"cache": False}, f"{reports}/{FIGURES}": {"cache": False}}
+    # the settings the report reads
+    assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "c0"}
+
+
+def test_write_report_refuses_to_link_a_missing_file(project):
     (project / "reports" / "blur" / "filters.png").unlink()
-    before = (project / "README.md").read_text()
+    before = (project / README).read_text()
     with pytest.raises(FileNotFoundError, match=r"blur/filters\.png"):
-        stage.write_report(project, PARAMS)
-    assert (project / "README.md").read_text() == before
+        write_report(project, PARAMS)
+    assert (project / README).read_text() == before
     assert not (project / REPORT).exists()
 
 
 def test_a_diverged_fraction_point_reads_as_diverged(committed):
-    _, _, results = committed
+    _, _, results, _ = committed
     fraction = [{**p, "test_accuracy": None} if i == 0 else p
                 for i, p in enumerate(results.mlp.fraction)]
     changed = dataclasses.replace(results, mlp=dataclasses.replace(results.mlp,

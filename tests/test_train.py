@@ -1,4 +1,5 @@
-"""Mini-batching, fit, evaluate and the optimiser's argument checks."""
+"""Mini-batching, the training loop (fit, train_epoch), evaluate, History and the optimiser's
+argument checks."""
 
 import math
 
@@ -11,13 +12,19 @@ import barenet.train as train_module
 from barenet import (
     MLP,
     SGD,
+    Batches,
+    History,
+    L2Loss,
+    L2Penalty,
     Linear,
     Module,
     Parameter,
+    SoftmaxCrossEntropy,
     confusion_matrix,
     evaluate,
     fit,
     minibatches,
+    train_epoch,
 )
 
 # --- minibatches ---------------------------------------------------------------------------------
@@ -130,14 +137,29 @@ def blobs(seed: int, n_per_class: int = 60):
     return x, labels
 
 
-def train_blobs(seed: int, epochs: int = 10, **fit_kwargs):
+def train_blobs(seed: int, epochs: int = 10, l2_lambda: float = 0.0,
+                train_every_epoch: bool = True, on_epoch=None):
+    """An MLP fitted to the blobs, its History recorded after each epoch as study.classify does
+    it; ``on_epoch(epoch, history)`` runs after each recorded epoch."""
     x, labels = blobs(0)
-    x_val, labels_val = blobs(1)
+    validation = blobs(1)
     rng = np.random.default_rng(seed)
     model = MLP(2, 16, 3, rng=rng)
     opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
-    history = fit(model, opt, x, labels, epochs=epochs, batch_size=16, rng=rng,
-                  validation=(x_val, labels_val), **fit_kwargs)
+    history = History()
+
+    def end_of_epoch(epoch):
+        train = (x, labels) if train_every_epoch or epoch == epochs else None
+        if history.record_epoch(epoch, model, train=train, validation=validation):
+            return True
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+        return False
+
+    diverged_at = fit(model, opt, SoftmaxCrossEntropy(), x, labels, epochs=epochs,
+                      batches=Batches(16, rng), penalty=L2Penalty.on_weights(model, l2_lambda),
+                      on_epoch=end_of_epoch)
+    assert diverged_at is None
     return model, history
 
 
@@ -161,7 +183,7 @@ def test_fit_is_bit_for_bit_deterministic_for_a_seed():
     assert history_a != history_c  # the comparison above is not vacuous
 
 
-def test_fit_can_measure_the_train_split_after_the_last_epoch_only():
+def test_history_can_measure_the_train_split_after_the_last_epoch_only():
     model_all, every = train_blobs(seed=3, epochs=4)
     model_last, last = train_blobs(seed=3, epochs=4, train_every_epoch=False)
     assert last.val_loss == every.val_loss and last.val_accuracy == every.val_accuracy
@@ -171,11 +193,13 @@ def test_fit_can_measure_the_train_split_after_the_last_epoch_only():
         assert np.array_equal(a.data, b.data)  # measuring never changes the training
 
 
-def test_fit_l2_penalty_shrinks_weights_only():
+def test_l2_penalty_shrinks_weights_only():
     model_plain, _ = train_blobs(seed=0, epochs=3)
     model_l2, _ = train_blobs(seed=0, epochs=3, l2_lambda=0.05)
     norm = lambda m: sum(float(np.sum(p.data**2)) for p in m.parameters() if p.data.ndim > 1)  # noqa: E731
     assert norm(model_l2) < 0.9 * norm(model_plain)
+    penalised = L2Penalty.on_weights(model_l2, 0.05).params
+    assert [p.data.ndim for p in penalised] == [2, 2]  # the two weight matrices, no bias
 
 
 def test_fit_calls_on_epoch_after_each_epoch():
@@ -184,17 +208,58 @@ def test_fit_calls_on_epoch_after_each_epoch():
     assert calls == [(1, 1), (2, 2), (3, 3)]
 
 
+def test_fit_stops_when_on_epoch_returns_true():
+    x, labels = blobs(0)
+    model = MLP(2, 4, 3)
+    calls = []
+    diverged_at = fit(model, SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy(), x, labels,
+                      epochs=10, batches=Batches(8, np.random.default_rng(0)),
+                      on_epoch=lambda epoch: calls.append(epoch) or epoch == 2)
+    assert calls == [1, 2] and diverged_at is None
+
+
+def test_fit_takes_any_loss():
+    # a least-squares fit: Linear to the targets of a known linear map, L2Loss per batch
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3))
+    true_weight = np.array([[1.0, -2.0, 0.5]])
+    targets = x @ true_weight.T
+    layer = Linear(3, 1, bias=False, rng=rng)
+    fit(layer, SGD(layer.parameters(), lr=0.01), L2Loss(), x, targets, epochs=40,
+        batches=Batches(16, rng))
+    np.testing.assert_allclose(layer.weight.data, true_weight, atol=1e-6)
+
+
+def test_train_epoch_steps_once_per_batch_with_the_loss_gradient():
+    # one batch holding every row: one plain SGD step on the mean cross-entropy's gradient
+    x, labels = blobs(0, n_per_class=5)
+    model = Linear(2, 3, rng=np.random.default_rng(1))
+    expected_loss = SoftmaxCrossEntropy()
+    expected_loss(model.forward(x), labels)
+    expected = model.weight.data - 0.1 * (expected_loss.backward().T @ x)
+    assert train_epoch(model, SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy(), x, labels,
+                       Batches(len(x), np.random.default_rng(0)))
+    np.testing.assert_allclose(model.weight.data, expected, rtol=1e-14, atol=1e-15)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on the way to divergence
 @pytest.mark.parametrize("batch_size", [16, 180], ids=["many-steps", "one-step-per-epoch"])
 @pytest.mark.parametrize("lr", [1e30, 1e100])
 def test_huge_learning_rate_records_divergence(lr, batch_size):
     x, labels = blobs(0)
+    validation = blobs(1)
     rng = np.random.default_rng(0)
     model = MLP(2, 16, 3, rng=rng)
-    history = fit(model, SGD(model.parameters(), lr=lr), x, labels, epochs=8,
-                  batch_size=batch_size, rng=rng, validation=blobs(1))
-    assert history.diverged and 1 <= history.diverged_at_epoch <= 8
-    assert len(history.train_loss) == history.diverged_at_epoch - 1
+    history = History()
+    diverged_at = fit(model, SGD(model.parameters(), lr=lr), SoftmaxCrossEntropy(), x, labels,
+                      epochs=8, batches=Batches(batch_size, rng),
+                      on_epoch=lambda epoch: history.record_epoch(epoch, model, (x, labels),
+                                                                  validation))
+    # the predictions of a batch, or the measurements after an epoch, blew up: never both
+    assert (diverged_at is None) == history.diverged
+    diverged_at = diverged_at or history.diverged_at_epoch
+    assert 1 <= diverged_at <= 8
+    assert len(history.train_loss) == diverged_at - 1
     metrics = (history.train_loss + history.train_accuracy + history.val_loss
                + history.val_accuracy)
     assert np.isfinite(metrics).all()
@@ -205,18 +270,15 @@ def test_fit_rejects_nan_inputs():
     x[3, 1] = np.nan
     model = MLP(2, 4, 3)
     with pytest.raises(ValueError, match="training inputs contains NaN"):
-        fit(model, SGD(model.parameters(), lr=0.1), x, labels, epochs=1, batch_size=8,
-            rng=np.random.default_rng(0))
+        fit(model, SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy(), x, labels, epochs=1,
+            batches=Batches(8, np.random.default_rng(0)))
 
 
-def test_fit_rejects_nan_validation_inputs():
-    x, labels = blobs(0)
+def test_history_rejects_nan_validation_inputs():
     x_val, labels_val = blobs(1)
     x_val[0, 0] = np.inf
-    model = MLP(2, 4, 3)
     with pytest.raises(ValueError, match="validation inputs contains NaN"):
-        fit(model, SGD(model.parameters(), lr=0.1), x, labels, epochs=1, batch_size=8,
-            rng=np.random.default_rng(0), validation=(x_val, labels_val))
+        History().record_epoch(1, MLP(2, 4, 3), validation=(x_val, labels_val))
 
 
 def test_fit_rejects_labels_out_of_range_for_the_model():
@@ -224,21 +286,35 @@ def test_fit_rejects_labels_out_of_range_for_the_model():
     labels[5] = 3
     model = MLP(2, 4, 3)
     with pytest.raises(ValueError, match=r"\[0, 2\]"):
-        fit(model, SGD(model.parameters(), lr=0.1), x, labels, epochs=1, batch_size=500,
-            rng=np.random.default_rng(0))
+        fit(model, SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy(), x, labels, epochs=1,
+            batches=Batches(500, np.random.default_rng(0)))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"epochs": 0}, "epochs"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"l2_lambda": -1.0}, "l2_lambda"),
-])
-def test_fit_rejects_bad_settings(kwargs, match):
+def test_fit_rejects_targets_of_another_length():
     x, labels = blobs(0)
     model = MLP(2, 4, 3)
-    settings = {"epochs": 1, "batch_size": 8, "rng": np.random.default_rng(0)} | kwargs
-    with pytest.raises(ValueError, match=match):
-        fit(model, SGD(model.parameters(), lr=0.1), x, labels, **settings)
+    with pytest.raises(ValueError, match="one row per input: 180 inputs, got 179 targets"):
+        fit(model, SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy(), x, labels[1:],
+            epochs=1, batches=Batches(8, np.random.default_rng(0)))
+
+
+def test_fit_rejects_bad_epochs():
+    x, labels = blobs(0)
+    model = MLP(2, 4, 3)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy(), x, labels, epochs=0,
+            batches=Batches(8, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.0])
+def test_batches_reject_bad_size(bad):
+    with pytest.raises(ValueError, match="batch_size"):
+        Batches(bad, np.random.default_rng(0))
+
+
+def test_l2_penalty_rejects_negative_strength():
+    with pytest.raises(ValueError, match=r"lambda \(L2 strength\) must be a finite number >= 0"):
+        L2Penalty.on_weights(MLP(2, 4, 3), -1.0)
 
 
 # --- SGD arguments -------------------------------------------------------------------------------

@@ -4,16 +4,26 @@ NumPy only: no file I/O, no printing, no torch. Randomness always comes from an 
 ``numpy.random.Generator``.
 """
 
-from . import gradcheck, scalar
+from . import checks, gradcheck, scalar
 from .conv import Conv2d
-from .losses import L2Loss, SoftmaxCrossEntropy, l1_penalty, l2_penalty, log_softmax
+from .data import Batches, minibatches, random_shift
+from .losses import (
+    L2Loss,
+    L2Penalty,
+    Loss,
+    SoftmaxCrossEntropy,
+    l1_penalty,
+    l2_penalty,
+    log_softmax,
+)
 from .nn import MLP, Flatten, Linear, Module, Parameter, ReLU, Sequential, SoftmaxClassifier
 from .optim import SGD, ConjugateGradient, ExponentialLR, Optimizer
-from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, minibatches, random_shift
+from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, train_epoch
 
 __all__ = [
-    "MLP", "SGD", "ClassMetrics", "ConjugateGradient", "Conv2d", "ExponentialLR", "Flatten",
-    "History", "L2Loss", "Linear", "Module", "Optimizer", "Parameter", "ReLU", "Sequential",
-    "SoftmaxClassifier", "SoftmaxCrossEntropy", "confusion_matrix", "evaluate", "fit", "gradcheck",
-    "l1_penalty", "l2_penalty", "log_softmax", "minibatches", "random_shift", "scalar",
+    "MLP", "SGD", "Batches", "ClassMetrics", "ConjugateGradient", "Conv2d", "ExponentialLR",
+    "Flatten", "History", "L2Loss", "L2Penalty", "Linear", "Loss", "Module", "Optimizer",
+    "Parameter", "ReLU", "Sequential", "SoftmaxClassifier", "SoftmaxCrossEntropy", "checks",
+    "confusion_matrix", "evaluate", "fit", "gradcheck", "l1_penalty", "l2_penalty",
+    "log_softmax", "minibatches", "random_shift", "scalar", "train_epoch",
 ]

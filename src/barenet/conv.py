@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import as_pair, check_array, check_positive_int
+from .checks import as_pair, check_array, check_positive_int
 from .nn import Module, Parameter, _uniform
 
 Pair = tuple[int, int]
@@ -135,9 +135,9 @@ def _window(array: np.ndarray, p: int, q: int, geo: _Geometry) -> np.ndarray:
 # Bytes of im2col matrix per chunk of images. The fast path works through the batch a few images
 # at a time so that a chunk's columns, written by im2col, are still in the CPU cache when the
 # GEMMs (and, backward, the col2im) read them; the whole matrix (60 MB in float64 for 100 RGB
-# 32x32 images and a 5x5 kernel) made every pass a trip to main memory. Measured on that
-# example: 48 ms per forward + backward with 2 MiB chunks, 70 ms in one chunk; 1-4 MiB are
-# all within 10%.
+# 32x32 images and a 5x5 kernel) would make every pass a trip to main memory. The chunking
+# changes no result: tests/test_fast_paths.py checks one chunk per image against the naive
+# loops (benchmarks/ times the choice of size).
 CHUNK_BYTES = 2 << 20
 
 
@@ -293,8 +293,8 @@ def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache, need_input_grad: b
         # (images, C_out, P) -> (C_out, images*P): the one layout in which both products below
         # are plain 2-D GEMMs over the chunk (a copy C_out/K the size of cols)
         g = np.ascontiguousarray(grad_out[chunk].transpose(1, 0, 2)).reshape(c_out, -1)
-        # (cols @ g.T).T rather than g @ cols.T: same product, but OpenBLAS runs this orientation
-        # of the long, skinny GEMM about 1.5x faster here (measured).
+        # (cols @ g.T).T rather than g @ cols.T: the same product, in the orientation of the
+        # long, skinny GEMM that OpenBLAS runs faster
         dweight += (cols @ g.T).T
         if dxp is None:
             continue

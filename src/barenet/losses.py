@@ -1,15 +1,13 @@
-"""Losses and regularisation penalties, each with its gradient.
-
-A loss object's ``forward(...)`` returns a Python float and keeps what ``backward()`` needs;
-``backward()`` returns the gradient of that float with respect to the predictions.
-"""
+"""Losses and regularisation penalties, each with its gradient."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ._checks import check_array, check_labels, check_non_negative
-from .nn import Parameter
+from .checks import check_array, check_labels, check_non_negative
+from .nn import Module, Parameter
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
@@ -29,7 +27,23 @@ def cross_entropy_grad(logp: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return grad
 
 
-class SoftmaxCrossEntropy:
+class Loss:
+    """Contract of a loss, which the training loop relies on: ``loss(pred, target)`` returns
+    the loss of a batch as a Python float and keeps what ``backward()`` needs;
+    ``loss.backward()`` returns the gradient of that float with respect to pred (pred's
+    shape)."""
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(pred, target)
+
+
+class SoftmaxCrossEntropy(Loss):
     """Mean over the batch of -log softmax(scores)[label].
 
     scores: (N, C) raw, unnormalised class scores; labels: (N,) ints in [0, C).
@@ -52,12 +66,10 @@ class SoftmaxCrossEntropy:
     def backward(self) -> np.ndarray:
         return cross_entropy_grad(self._logp, self._labels)
 
-    __call__ = forward
 
-
-class L2Loss:
-    """sum((pred - target)^2) over every element (no mean), the C0-recovery loss.
-    pred and target: any equal shapes."""
+class L2Loss(Loss):
+    """sum((pred - target)^2) over every element (no mean). pred and target: any equal
+    shapes."""
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         pred = check_array(pred, "pred", finite=False)
@@ -78,8 +90,6 @@ class L2Loss:
     def backward(self) -> np.ndarray:
         return 2 * self._diff
 
-    __call__ = forward
-
 
 def _penalty(params: list[Parameter], lam: float, name: str, value, add_grad) -> float:
     lam = check_non_negative(lam, f"lambda ({name} strength)")
@@ -92,6 +102,28 @@ def add_l2_grad(params: list[Parameter], lam: float) -> None:
     the penalty itself (a training step needs only the gradient). lam is not checked."""
     for p in params:
         p.grad += (2 * lam) * p.data  # bit for bit lam * (2 * W): doubling is exact
+
+
+@dataclass
+class L2Penalty:
+    """lam * sum(W^2) over ``params``, the regularisation a training loop adds to its loss
+    through ``add_grad()``."""
+    params: list[Parameter]
+    lam: float
+
+    def __post_init__(self):
+        self.lam = check_non_negative(self.lam, "lambda (L2 strength)")
+
+    @classmethod
+    def on_weights(cls, model: Module, lam: float) -> L2Penalty:
+        """The penalty on ``model``'s weights (every parameter with more than one axis: weight
+        matrices and kernels), not on its biases."""
+        return cls([p for p in model.parameters() if p.data.ndim > 1], lam)
+
+    def add_grad(self) -> None:
+        """Add the penalty's gradient 2 * lam * W into each ``.grad`` (nothing when lam is 0)."""
+        if self.lam:
+            add_l2_grad(self.params, self.lam)
 
 
 def _add_l1_grad(params: list[Parameter], lam: float) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._checks import check_array, check_positive_int
+from .checks import check_array, check_positive_int
+from .fast_paths import linear_forward, relu_backward
 
 
 class Parameter:
@@ -70,9 +71,6 @@ class Module:
         return self
 
 
-SMALL_BATCH = 128  # rows below which Linear.forward swaps the operands of its GEMM
-
-
 def _uniform(rng: np.random.Generator, bound: float, shape, dtype) -> np.ndarray:
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
@@ -98,17 +96,8 @@ class Linear(Module):
         x = check_array(x, "Linear input", ndim=2, last_dim=self.in_features, finite=False)
         self._x = x
         weight = self.weight.data.astype(x.dtype, copy=False)
-        if len(x) < SMALL_BATCH:
-            # (W @ x.T).T is x @ W.T with the operands of the one GEMM swapped: the same sums
-            # bit for bit, but OpenBLAS runs this orientation up to ~1.8x faster for a small
-            # batch (and slower for a large one; measured). The copy back to C order is small
-            # and keeps later row-wise reductions (the loss) summing in the same order.
-            y = np.ascontiguousarray((weight @ x.T).T)
-        else:
-            y = x @ weight.T
-        if self.bias is not None:
-            y += self.bias.data
-        return y
+        bias = self.bias.data if self.bias is not None else None
+        return linear_forward(x, weight, bias)  # x @ weight.T + bias, see fast_paths
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         x = self._x
@@ -151,15 +140,7 @@ class ReLU(Module):
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         if not need_input_grad:
             return None
-        grad_out = np.asarray(grad_out)
-        if grad_out.dtype.kind != "f" or grad_out.dtype.itemsize not in (2, 4, 8):
-            return np.where(self._mask, grad_out, 0).astype(grad_out.dtype, copy=False)
-        # np.where(mask, grad_out, 0) bit for bit, without branches: AND each float's bits with
-        # all ones (kept) or all zeros (+0.0). np.where mispredicts on a fresh random mask every
-        # step and costs ~5x as much.
-        bits = np.dtype(f"i{grad_out.dtype.itemsize}")
-        keep = np.negative(self._mask, dtype=bits)
-        return np.bitwise_and(grad_out.view(bits), keep).view(grad_out.dtype)
+        return relu_backward(grad_out, self._mask)  # grad_out where x > 0, else 0
 
     def __repr__(self) -> str:
         return "ReLU()"

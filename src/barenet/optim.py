@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_non_negative, check_positive, check_positive_int
+from .checks import check_non_negative, check_positive, check_positive_int
 from .nn import Parameter
 
 

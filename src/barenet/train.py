@@ -1,29 +1,66 @@
-"""Mini-batch training and evaluation of a classifier made of barenet modules."""
+"""The training loop, for any model, loss and optimiser, and the evaluation of classifiers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from ._checks import check_array, check_labels, check_non_negative, check_positive_int
-from .losses import SoftmaxCrossEntropy, add_l2_grad, cross_entropy_grad, log_softmax
+from .checks import check_array, check_labels, check_positive_int
+from .data import Batches
+from .losses import L2Penalty, Loss, SoftmaxCrossEntropy
 from .nn import Module
 from .optim import Optimizer
 
 EVAL_BATCH = 4096  # rows per forward pass when evaluating: bounds memory, keeps GEMMs large
 
 
-def minibatches(n_samples: int, batch_size: int, rng: np.random.Generator
-                ) -> Iterator[np.ndarray]:
-    """Index arrays covering range(n_samples) in a fresh random order (draw from ``rng`` once
-    per call, so every epoch is reshuffled). The last batch may be smaller."""
-    batch_size = check_positive_int(batch_size, "batch_size")
-    order = rng.permutation(n_samples)
-    for start in range(0, n_samples, batch_size):
-        yield order[start:start + batch_size]
+def train_epoch(model: Module, optimizer: Optimizer, loss: Loss, x: np.ndarray,
+                targets: np.ndarray, batches: Batches, penalty: L2Penalty | None = None
+                ) -> bool:
+    """One pass over (x, targets) in mini-batches: for each, forward, ``loss(pred, target)``,
+    backward from ``loss.backward()`` (plus the penalty's gradient, if any), optimiser step.
+
+    x: (N, ...) inputs; targets: (N, ...) what ``loss`` compares the predictions with (class
+    labels, target outputs). Returns False, at once, if the predictions became NaN or inf (the
+    run diverged).
+    """
+    for inputs, target in batches.of(x, targets):
+        optimizer.zero_grad()
+        with np.errstate(over="ignore", invalid="ignore"):
+            pred = model.forward(inputs)
+        if not np.isfinite(pred).all():
+            return False
+        loss(pred, target)  # its value is not needed to step, only what backward() keeps
+        model.backward(loss.backward(), need_input_grad=False)
+        if penalty is not None:
+            penalty.add_grad()
+        optimizer.step()
+    return True
+
+
+def fit(model: Module, optimizer: Optimizer, loss: Loss, x: np.ndarray, targets: np.ndarray,
+        *, epochs: int, batches: Batches, penalty: L2Penalty | None = None,
+        on_epoch: Callable[[int], bool | None] | None = None) -> int | None:
+    """Up to ``epochs`` calls of ``train_epoch``. After each, ``on_epoch(epoch)`` (1-based)
+    runs, for measurements, a learning-rate schedule or progress; returning True stops the
+    training there (converged, or the measurements diverged).
+
+    x: (N, ...) float inputs, free of NaN and inf; targets: N rows. Returns the epoch in which
+    the predictions became NaN or inf (the weights stay as they were then), or None.
+    """
+    epochs = check_positive_int(epochs, "epochs")
+    x = check_array(x, "training inputs")
+    if len(targets) != len(x):
+        raise ValueError(f"targets must have one row per input: {len(x)} inputs, "
+                         f"got {len(targets)} targets")
+    for epoch in range(1, epochs + 1):
+        if not train_epoch(model, optimizer, loss, x, targets, batches, penalty):
+            return epoch
+        if on_epoch is not None and on_epoch(epoch):
+            break
+    return None
 
 
 def predict_scores(model: Module, x: np.ndarray) -> np.ndarray:
@@ -79,9 +116,9 @@ def _metrics(scores: np.ndarray, labels: np.ndarray) -> ClassMetrics:
 
 @dataclass
 class History:
-    """Per-epoch record of a ``fit``. Losses are the data cross-entropy (without the penalty),
-    measured on the whole split after each epoch, so train and validation compare directly.
-    With ``fit(train_every_epoch=False)`` the train lists hold the last epoch's entry only."""
+    """Per-epoch record of a classifier's training, filled by ``record_epoch``: the data
+    cross-entropy (without any penalty) and the accuracy on whole splits, measured after an
+    epoch, so train and validation compare directly."""
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -92,82 +129,28 @@ class History:
     def diverged(self) -> bool:
         return self.diverged_at_epoch is not None
 
-
-def train_epoch(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, *,
-                batch_size: int, rng: np.random.Generator, l2_lambda: float = 0.0,
-                augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
-                ) -> bool:
-    """One pass over (x, labels) in random mini-batches: forward, softmax cross-entropy,
-    backward (+ the L2 penalty's gradient on the weight matrices), optimiser step. Returns
-    False, at once, if the scores became NaN or inf (the run diverged)."""
-    l2_lambda = check_non_negative(l2_lambda, "l2_lambda")
-    weights = [p for p in model.parameters() if p.data.ndim > 1]
-    n_classes = None
-    for idx in minibatches(len(x), batch_size, rng):
-        optimizer.zero_grad()
-        batch = x[idx] if augment is None else augment(x[idx], rng)
-        with np.errstate(over="ignore", invalid="ignore"):
-            scores = model.forward(batch)
-        if not np.isfinite(scores).all():
-            return False
-        if n_classes is None:  # what SoftmaxCrossEntropy checks every call, checked once
-            n_classes = check_array(scores, "scores", ndim=2).shape[1]
-            check_labels(labels, len(x), n_classes)
-        # the loss's gradient only: its value is not needed to step
-        model.backward(cross_entropy_grad(log_softmax(scores), labels[idx]),
-                       need_input_grad=False)
-        if l2_lambda:
-            add_l2_grad(weights, l2_lambda)
-        optimizer.step()
-    return True
-
-
-def fit(model: Module, optimizer: Optimizer, x: np.ndarray, labels: np.ndarray, *,
-        epochs: int, batch_size: int, rng: np.random.Generator, l2_lambda: float = 0.0,
-        validation: tuple[np.ndarray, np.ndarray] | None = None,
-        on_epoch: Callable[[int, History], None] | None = None,
-        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-        train_every_epoch: bool = True) -> History:
-    """Train ``model`` with softmax cross-entropy + l2_lambda * sum(W^2) over its weight
-    matrices (biases are not penalised), by mini-batch ``optimizer`` steps.
-
-    x: (N, ...) float inputs; labels: (N,) ints. Stops early, recording the epoch, if the loss
-    becomes NaN or inf. ``on_epoch(epoch, history)`` is called after each epoch (progress).
-    ``augment(batch, rng)``, if given, returns a randomly altered copy of each training batch
-    (e.g. ``random_shift``); the epoch's train metrics are measured on the unaltered x.
-    ``train_every_epoch=False`` measures the train split after the last epoch only (a pass over
-    it costs as much as a fifth of an epoch's training; a sweep needs the curves of validation
-    only).
-    """
-    epochs = check_positive_int(epochs, "epochs")
-    l2_lambda = check_non_negative(l2_lambda, "l2_lambda")
-    x = check_array(x, "training inputs")
-    labels = check_labels(labels, len(x), n_classes=np.iinfo(np.int64).max)
-    if validation is not None:
-        validation = (check_array(validation[0], "validation inputs"), validation[1])
-    history = History()
-    for epoch in range(1, epochs + 1):
-        if not train_epoch(model, optimizer, x, labels, batch_size=batch_size, rng=rng,
-                           l2_lambda=l2_lambda, augment=augment):
-            history.diverged_at_epoch = epoch  # recorded, never a crash in the middle of a sweep
-            return history
-        # the epoch's last step can be the one that blows up: measure before recording
-        measure_train = train_every_epoch or epoch == epochs
-        train = _loss_and_accuracy_unless_diverged(model, x, labels) if measure_train else ()
-        val = (_loss_and_accuracy_unless_diverged(model, *validation)
-               if validation is not None else None)
-        if train is None or (validation is not None and val is None):
-            history.diverged_at_epoch = epoch
-            return history
-        if measure_train:
-            history.train_loss.append(train[0])
-            history.train_accuracy.append(train[1])
-        if val is not None:
-            history.val_loss.append(val[0])
-            history.val_accuracy.append(val[1])
-        if on_epoch is not None:
-            on_epoch(epoch, history)
-    return history
+    def record_epoch(self, epoch: int, model: Module,
+                     train: tuple[np.ndarray, np.ndarray] | None = None,
+                     validation: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+        """Measure ``model`` on the (x, labels) splits given (None: not this epoch) and append
+        the figures. If a score or loss is NaN or inf, record only ``diverged_at_epoch = epoch``
+        and return True (the run diverged: stop it), else False. x: (N, ...), labels: (N,)."""
+        figures = {}
+        for name, split in (("training", train), ("validation", validation)):
+            if split is not None:
+                x, labels = split
+                figures[name] = _loss_and_accuracy_unless_diverged(
+                    model, check_array(x, f"{name} inputs"), labels)
+        if None in figures.values():
+            self.diverged_at_epoch = epoch  # recorded, never a crash in the middle of a sweep
+            return True
+        if train is not None:
+            self.train_loss.append(figures["training"][0])
+            self.train_accuracy.append(figures["training"][1])
+        if validation is not None:
+            self.val_loss.append(figures["validation"][0])
+            self.val_accuracy.append(figures["validation"][1])
+        return False
 
 
 def _loss_and_accuracy_unless_diverged(model: Module, x: np.ndarray, labels: np.ndarray
@@ -181,31 +164,3 @@ def _loss_and_accuracy_unless_diverged(model: Module, x: np.ndarray, labels: np.
         losses, predicted = _losses_and_predictions(scores, labels)
         loss = float(losses.mean())
     return (loss, float((predicted == labels).mean())) if np.isfinite(loss) else None
-
-
-def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator,
-                 image_shape: tuple[int, int], fill: float = 0.0) -> np.ndarray:
-    """Translate each image by its own random (dy, dx), each in [-max_shift, max_shift],
-    filling the uncovered border with ``fill`` (the background value).
-
-    images: (N, H*W) flattened or (N, H, W), with (H, W) = image_shape; returns the same shape
-    and dtype. A classic augmentation for digits: the class does not change when the stroke
-    moves by a pixel, so the model learns that it should not care.
-    """
-    max_shift = int(max_shift)
-    if max_shift < 0:
-        raise ValueError(f"max_shift must be >= 0, got {max_shift}")
-    if max_shift == 0:
-        return images
-    n, (h, w) = len(images), image_shape
-    hp, wp = h + 2 * max_shift, w + 2 * max_shift
-    padded = np.full((n, hp, wp), fill, dtype=images.dtype)
-    padded[:, max_shift:max_shift + h, max_shift:max_shift + w] = images.reshape(n, h, w)
-    dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, n))
-    # windows[i, a, b] is image i shifted by (a - max_shift, b - max_shift): a strided view of
-    # padded (as sliding_window_view builds, without its per-call checks), from which one
-    # fancy index copies each image's window (np.pad and a per-pixel index cost ~5x more).
-    s_image, s_row, s_col = padded.strides
-    windows = as_strided(padded, (n, 2 * max_shift + 1, 2 * max_shift + 1, h, w),
-                         (s_image, s_row, s_col, s_row, s_col), writeable=False)
-    return windows[np.arange(n), dy, dx].reshape(images.shape)

@@ -207,43 +207,54 @@ def curve_row(step: int, passes: int, loss: float, weights: np.ndarray,
             "relative_weight_error": e["relative_weight_error"]}
 
 
+class SquaredErrorPerPosition(bn.L2Loss):
+    """The L2 loss of (N, C, H_out, W_out) predictions divided by their N * H_out * W_out
+    output positions (the squared error per position, summed over channels), so that the
+    curvature each filter sees, hence a stable lr, depends on neither the batch size, the image
+    size nor the number of filters."""
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        self._positions = pred.shape[0] * pred.shape[2] * pred.shape[3]
+        return super().forward(pred, target) / self._positions
+
+    def backward(self) -> np.ndarray:
+        return super().backward() / self._positions
+
+
 def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, lr: float,
             momentum: float, batch_size: int, max_epochs: int, tol: float, seed: int,
             true_weights: np.ndarray, stream: TextIO | None = None) -> Run:
-    """Mini-batch SGD with momentum on the L2 loss per output position (divided by batch size
-    * H_out * W_out). Stops when the relative output error on all images is <= tol (checked
-    after each epoch) or after ``max_epochs``. ``true_weights`` (C0's) only measure the
-    curve's weight error. Progress goes to ``stream`` (default stdout)."""
+    """Mini-batch SGD with momentum (barenet's training loop) on the squared error per output
+    position. Stops when the relative output error on all images is <= tol (checked after each
+    epoch) or after ``max_epochs``. ``true_weights`` (C0's) only measure the curve's weight
+    error. Progress goes to ``stream`` (default stdout)."""
     layer = new_layer(init, padding)
     optimizer = bn.SGD(layer.parameters(), lr=lr, momentum=momentum)
-    loss_fn, rng = bn.L2Loss(), np.random.default_rng(seed)
     start = time.perf_counter()
     target_norm = float(np.linalg.norm(targets))
     curve = [curve_row(0, 0, full_loss(layer, x, targets), layer.weight.data, true_weights,
                        target_norm)]
-    steps, epoch, converged = 0, 0, False
     with Progress("c0_recover sgd", max_epochs, max_lines=LOG_LINES, stream=stream) as progress:
-        while epoch < max_epochs and not converged:
-            epoch += 1
-            for rows in bn.minibatches(len(x), batch_size, rng):
-                layer.zero_grad()
-                pred = layer(x[rows])
-                if not np.isfinite(pred).all():
-                    raise RuntimeError(f"SGD diverged in epoch {epoch} (the outputs overflowed): "
-                                       f"lower c0.sgd.lr (now {lr}) or c0.sgd.momentum")
-                loss_fn(pred, targets[rows])
-                positions = pred.shape[0] * pred.shape[2] * pred.shape[3]
-                layer.backward(loss_fn.backward() / positions, need_input_grad=False)
-                optimizer.step()
-                steps += 1
+
+        def converged(epoch: int) -> bool:
+            """Record the epoch's curve row and progress; True (stop) once within tol."""
             row = curve_row(epoch, epoch, full_loss(layer, x, targets), layer.weight.data,
                             true_weights, target_norm)
             curve.append(row)
-            converged = row["relative_output_error"] <= tol
             progress.update(epoch, f"relative output error {row['relative_output_error']:.3e}, "
                                    f"weight error {row['relative_weight_error']:.3e}")
-    return Run(layer.weight.data.copy(), curve, steps, epoch, converged,
-               time.perf_counter() - start)
+            return row["relative_output_error"] <= tol
+
+        diverged_at = bn.fit(layer, optimizer, SquaredErrorPerPosition(), x, targets,
+                             epochs=max_epochs,
+                             batches=bn.Batches(batch_size, np.random.default_rng(seed)),
+                             on_epoch=converged)
+        if diverged_at is not None:
+            raise RuntimeError(f"SGD diverged in epoch {diverged_at} (the outputs overflowed): "
+                               f"lower c0.sgd.lr (now {lr}) or c0.sgd.momentum")
+    epochs = len(curve) - 1
+    return Run(layer.weight.data.copy(), curve, epochs * math.ceil(len(x) / batch_size), epochs,
+               curve[-1]["relative_output_error"] <= tol, time.perf_counter() - start)
 
 
 def run_cg(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, tol: float,

@@ -234,7 +234,7 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
     confusion.csv (actual, predicted per test image, for DVC's confusion template) and
     weights.png; and a summary line."""
     section, chosen = with_chosen_point(section, best)
-    with Progress(f"{kind}_final", section["epochs"]) as progress:
+    with Progress(f"final@{kind}", section["epochs"]) as progress:
         model, history = train_classifier(kind, section, data, progress=progress)
     if history.diverged:
         raise RuntimeError(f"the chosen point {chosen} diverged in epoch "
@@ -298,7 +298,7 @@ def fraction_point_outputs(kind: str, section: Mapping, best: Mapping, data: Pre
     None scores if it diverged); and a summary line."""
     section, _ = with_chosen_point(section, best)
     rows = fraction_subset(len(data.y["train"]), float(fraction), seed)
-    with Progress(f"{kind}_fraction {fraction}", section["epochs"],
+    with Progress(f"fraction@{kind}-{fraction}", section["epochs"],
                   max_lines=SWEEP_LOG_LINES) as progress:
         model, history = train_classifier(kind, section, data, subset=rows, progress=progress,
                                           train_curves=False)

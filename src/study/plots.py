@@ -1,6 +1,7 @@
 """Figures the stages write as PNG (matplotlib, headless). Plots DVC renders itself (curves,
 heatmaps, bars, confusion matrices) are written as data files for DVC; the report stage draws
-them again as PNGs here, for reports/report.md, which cannot show DVC's plots."""
+the same plot definitions as PNGs with the functions at the end of this module, for
+reports/report.md, which cannot show DVC's plots."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ matplotlib.use("Agg")  # no display on CI or under dvc repro
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def image_grid(images: np.ndarray, titles: list[str], ncols: int, suptitle: str,
@@ -128,11 +128,9 @@ def filter_bank_rows(banks: dict[str, np.ndarray], suptitle: str, cell: float = 
     return fig
 
 
-# Figures of the report stage: the plots DVC draws from the CSV/JSON files, as static PNGs a
-# Markdown document can show. Each takes plain numbers and returns a figure.
-
-TRAIN_COLOUR, VAL_COLOUR = "tab:blue", "tab:orange"
-
+# Figures of the report stage: the plots dvc.yaml declares, drawn as static PNGs a Markdown
+# document can show, one function per DVC template (study.figures reads the definitions). Each
+# takes plain numbers and returns a figure.
 
 def _text_colour(image, value: float) -> str:
     """Black or white, whichever reads better on the cell ``image`` paints for ``value``."""
@@ -140,35 +138,26 @@ def _text_colour(image, value: float) -> str:
     return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
-def label_line_axes(ax, xlabel: str, ylabel: str) -> None:
-    """Axis labels, a light grid and the legend of a panel of labelled lines."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, y_label: str,
+               title: str):
+    """DVC's ``linear`` template: one line per entry of ``lines`` (label -> (x, y), equal
+    lengths), with a legend."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, (xs, ys) in lines.items():
+        ax.plot(xs, ys, marker="." if len(xs) <= 50 else None, label=label)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
     ax.grid(alpha=0.3)
     ax.legend()
-
-
-def training_curves(epochs: list[int], loss: dict[str, list[float]],
-                    accuracy: dict[str, list[float]], suptitle: str):
-    """Loss (left) and accuracy in % (right) per epoch; ``loss`` and ``accuracy`` map a split
-    label ("train", "validation") to one value per epoch (accuracy as a fraction)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for label, colour in zip(loss, (TRAIN_COLOUR, VAL_COLOUR), strict=False):
-        left.plot(epochs, loss[label], marker=".", color=colour, label=label)
-        right.plot(epochs, 100 * np.asarray(accuracy[label]), marker=".", color=colour,
-                   label=label)
-    for ax, ylabel in ((left, "cross-entropy loss"), (right, "accuracy (%)")):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        label_line_axes(ax, "epoch", ylabel)
-    fig.suptitle(suptitle, fontsize=11)
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
 def annotated_heatmap(ax, values: np.ndarray, row_labels: list[str], col_labels: list[str],
-                      fmt, cmap: str, mark: tuple[int, int] | None = None) -> None:
+                      fmt, cmap: str) -> None:
     """values (R, C) as coloured cells with ``fmt(value)`` written in each; NaN cells are
-    grey and read "diverged"; ``mark`` (row, col) gets a black frame."""
+    grey and read "diverged"."""
     masked = np.ma.masked_invalid(values)
     colours = plt.get_cmap(cmap).with_extremes(bad="0.85")
     image = ax.imshow(masked, cmap=colours, aspect="auto")
@@ -176,58 +165,52 @@ def annotated_heatmap(ax, values: np.ndarray, row_labels: list[str], col_labels:
         finite = bool(np.isfinite(value))
         ax.text(c, r, fmt(value) if finite else "diverged", ha="center", va="center",
                 fontsize=8, color=_text_colour(image, value) if finite else "black")
-    if mark is not None:
-        ax.add_patch(plt.Rectangle((mark[1] - 0.5, mark[0] - 0.5), 1, 1, fill=False,
-                                   edgecolor="black", linewidth=2.5))
     ax.set_xticks(range(len(col_labels)), col_labels)
     ax.set_yticks(range(len(row_labels)), row_labels)
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
 
 
-def sweep_heatmaps(accuracy: np.ndarray, loss: np.ndarray, row_labels: list[str],
-                   col_labels: list[str], row_name: str, col_name: str,
-                   chosen: tuple[int, int], suptitle: str):
-    """Validation accuracy (as %) and loss over a two-parameter grid, (R, C) each, rows named by
-    ``row_name``, columns by ``col_name``; the ``chosen`` (row, col) cell is framed."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(row_labels) + 2.4))
-    panels = ((100 * accuracy, "validation accuracy (%)", "viridis", "{:.2f}".format),
-              (loss, "validation loss (lower is better)", "viridis_r", "{:.3f}".format))
-    for ax, (values, title, cmap, fmt) in zip(axes, panels, strict=True):
-        annotated_heatmap(ax, values, row_labels, col_labels, fmt, cmap, mark=chosen)
-        ax.set_xlabel(col_name)
-        ax.set_ylabel(row_name)
-        ax.set_title(title, fontsize=10)
-    fig.suptitle(f"{suptitle} (framed: the chosen point)", fontsize=11)
+def heatmap_panels(panels: dict[str, np.ndarray], row_labels: list[str], col_labels: list[str],
+                   x_label: str, y_label: str, title: str):
+    """The project's ``heatmap`` template (.dvc/plots/heatmap.json): one panel per entry of
+    ``panels`` (its title -> values (R, C), NaN where missing), each cell labelled with its
+    value to three decimals, each panel on its own colour scale."""
+    fig, axes = plt.subplots(1, len(panels), squeeze=False,
+                             figsize=(6 * len(panels), 0.45 * len(row_labels) + 2.4))
+    for ax, (panel_title, values) in zip(axes.flat, panels.items(), strict=True):
+        annotated_heatmap(ax, values, row_labels, col_labels, "{:.3f}".format, "viridis")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.set_title(panel_title, fontsize=10)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def class_accuracy_bars(names: list[str], accuracy: list[float], best: str, worst: str,
-                        suptitle: str):
-    """Horizontal bars of accuracy per class (fractions), the ``best`` class green, the
-    ``worst`` red, each labelled with its value in %."""
-    percent = 100 * np.asarray(accuracy, dtype=float)
-    colours = ["tab:green" if name == best else "tab:red" if name == worst else "tab:blue"
-               for name in names]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.4))
-    ax.barh(range(len(names)), percent, color=colours)
-    for i, value in enumerate(percent):
-        ax.text(value, i, f" {value:.2f}", va="center", fontsize=8)
-    ax.set_yticks(range(len(names)), names)
+def horizontal_bars(labels: list[str], values: list[float], x_label: str, y_label: str,
+                    title: str):
+    """DVC's ``bar_horizontal`` template: one bar per label, the first on top, each labelled
+    with its value."""
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.4))
+    ax.barh(range(len(labels)), values)
+    for i, value in enumerate(values):
+        ax.text(value, i, f" {value:.4g}", va="center", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
-    ax.set_xlim(max(0.0, np.floor(percent.min() / 5) * 5 - 5), 101.5)  # room for the labels
-    ax.set_xticks([t for t in ax.get_xticks() if t <= 100])
-    ax.set_xlabel("test accuracy (%)")
-    ax.set_ylabel("class")
+    ax.margins(x=0.12)  # room for the value labels
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(f"{suptitle} (green: best, red: worst)", fontsize=11)
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def confusion_matrix(counts: np.ndarray, names: list[str], suptitle: str):
-    """counts (K, K), row = actual class, column = predicted, each cell labelled with its
-    count; colours on a log scale so that the few mistakes show beside the large diagonal."""
+def confusion_matrix(counts: np.ndarray, x_names: list[str], y_names: list[str], x_label: str,
+                     y_label: str, title: str):
+    """DVC's ``confusion`` template: counts (len(y_names), len(x_names)) as cells, each labelled
+    with its count; colours on a log scale so that the few mistakes show beside the large
+    diagonal."""
     fig, ax = plt.subplots(figsize=(7.2, 6.2))
     masked = np.ma.masked_equal(counts, 0)
     image = ax.imshow(masked, cmap="Blues", norm=LogNorm(vmin=1, vmax=max(2, counts.max())))
@@ -235,47 +218,11 @@ def confusion_matrix(counts: np.ndarray, names: list[str], suptitle: str):
         if n:
             ax.text(c, r, str(n), ha="center", va="center", fontsize=7,
                     color=_text_colour(image, n))
-    ax.set_xticks(range(len(names)), names)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("actual class")
-    fig.colorbar(image, ax=ax, shrink=0.8, label="test images (log scale)")
-    ax.set_title(suptitle, fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def fraction_curve(n_train: list[int], accuracy: list[float | None], suptitle: str):
-    """Test accuracy (fractions; None = diverged, left out) against the number of training
-    images, on a log axis, each point labelled with its value in %."""
-    points = [(n, 100 * a) for n, a in zip(n_train, accuracy, strict=True) if a is not None]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if points:
-        xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker="o", color=TRAIN_COLOUR)
-        for x, y in points:
-            ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(0, 7),
-                        ha="center", fontsize=8)
-        ax.margins(x=0.1, y=0.2)
-    ax.set_xscale("log")
-    ax.set_xticks(n_train, [f"{n:,}" for n in n_train])
-    ax.minorticks_off()
-    ax.set_xlabel("training images (log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.set_title(suptitle, fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def error_curves(x_label: str, panels: dict[str, dict[str, tuple[list, list]]], suptitle: str):
-    """One log-scale panel per entry of ``panels`` (its y label -> {line label: (x, y)})."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
-    for ax, (ylabel, lines) in zip(axes.flat, panels.items(), strict=True):
-        for label, (xs, ys) in lines.items():
-            ax.plot(xs, ys, label=label)
-        ax.set_yscale("log")
-        label_line_axes(ax, x_label, ylabel)
-    fig.suptitle(suptitle, fontsize=11)
+    ax.set_xticks(range(len(x_names)), x_names)
+    ax.set_yticks(range(len(y_names)), y_names)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="count (log scale)")
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig

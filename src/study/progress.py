@@ -19,7 +19,7 @@ LOG_LINES = 10  # lines per loop when the output is not a terminal
 
 
 class Progress:
-    """``with Progress("mlp_final", total=20) as progress: ... progress.update(epoch, text)``
+    """``with Progress("final@mlp", total=20) as progress: ... progress.update(epoch, text)``
     after each of ``total`` steps (1-based), ``text`` the step's status, e.g. its loss."""
 
     def __init__(self, label: str, total: int, *, unit: str = "epoch",

@@ -20,8 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from barenet.checks import check_non_negative, check_positive, check_positive_int
-from barenet.checks import is_number as _is_number
+from barenet.checks import check_non_negative, check_positive, check_positive_int, is_number
 from study.data import IMAGE_SHAPE, ROLES
 
 Check = Callable[[Any, str], None]  # raises ValueError("<key> must be ..., got ...")
@@ -32,7 +31,7 @@ def interval(low: float, high: float, *, closed_low: bool, closed_high: bool) ->
     shown = f"{'[' if closed_low else '('}{low:g}, {high:g}{']' if closed_high else ')'}"
 
     def check(value, key: str) -> None:
-        inside = _is_number(value) and (low <= value if closed_low else low < value) and (
+        inside = is_number(value) and (low <= value if closed_low else low < value) and (
             value <= high if closed_high else value < high)
         if not inside:
             raise ValueError(f"{key} must be a finite number in {shown}, got {value!r}")
@@ -96,7 +95,7 @@ def each(check: Check) -> Check:
 def point_xyz(value, key: str) -> None:
     """[x, y, z] of finite numbers with z^2 != 0: f divides by tanh(z^2), which is 0 there."""
     if (not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 3
-            or not all(_is_number(v) for v in value)):
+            or not all(is_number(v) for v in value)):
         raise ValueError(f"{key} must be three finite numbers [x, y, z], got {value!r}")
     if float(value[2]) * float(value[2]) == 0:
         raise ValueError(f"{key} = {value!r}: z^2 is 0 in float64, so tanh(z^2) = 0 and f "
@@ -200,21 +199,21 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
     problems = []
     blur, cifar10, c0, scalar = (cfg.get(name) if isinstance(cfg.get(name), Mapping) else {}
                                  for name in ("blur", "cifar10", "c0", "scalar"))
-    if _is_number(blur.get("n_images")) and _is_number(cifar10.get("n_images")) \
+    if is_number(blur.get("n_images")) and is_number(cifar10.get("n_images")) \
             and blur["n_images"] > cifar10["n_images"]:
         problems.append(("blur.n_images", f"blur.n_images must be at most cifar10.n_images "
                          f"({cifar10['n_images']}, the prepared images), got {blur['n_images']}"))
     points, step = scalar.get("points"), scalar.get("fd_step")
-    if isinstance(points, Sequence) and _is_number(step) and step > 0:
+    if isinstance(points, Sequence) and is_number(step) and step > 0:
         for i, point in enumerate(points):
             if isinstance(point, Sequence) and any(
-                    _is_number(v) and float(v) + step == float(v) - step for v in point):
+                    is_number(v) and float(v) + step == float(v) - step for v in point):
                 problems.append((f"scalar.points[{i}]", f"scalar.points[{i}] = {point!r}: a "
                                  f"coordinate so large that +- scalar.fd_step ({step:g}) rounds "
                                  "to itself in float64, so finite differences cannot check the "
                                  "gradient there; use smaller coordinates or a larger step"))
     kernel, padding = c0.get("kernel_size"), c0.get("padding")
-    if _is_number(kernel) and _is_number(padding) and kernel > CIFAR10_SIZE + 2 * padding:
+    if is_number(kernel) and is_number(padding) and kernel > CIFAR10_SIZE + 2 * padding:
         problems.append(("c0.kernel_size", f"c0.kernel_size must fit the {CIFAR10_SIZE}x"
                          f"{CIFAR10_SIZE} images plus c0.padding ({padding}) on each side, "
                          f"i.e. be at most {CIFAR10_SIZE + 2 * padding}, got {kernel}"))

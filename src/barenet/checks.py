@@ -1,5 +1,6 @@
-"""Input validation shared by the library: every message names the value, what was expected
-and how to fix it, so a user never has to decode a deep NumPy traceback."""
+"""Argument checks of the library's public API, public so that code building on barenet checks
+its settings the same way: every message names the value, what was expected and how to fix it,
+so a user never has to decode a deep NumPy traceback."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ def as_pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer (not a bool) >= ``minimum``, else a ValueError."""
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     """A real number, not a bool, finite as a float (an int too large for a float is not)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         return False
@@ -38,13 +40,15 @@ def _is_number(value) -> bool:
 
 
 def check_positive(value, name: str) -> float:
-    if not _is_number(value) or value <= 0:
+    """``value`` as a float if it is a finite number > 0, else a ValueError."""
+    if not is_number(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def check_non_negative(value, name: str) -> float:
-    if not _is_number(value) or value < 0:
+    """``value`` as a float if it is a finite number >= 0, else a ValueError."""
+    if not is_number(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -68,6 +72,8 @@ def check_array(x, name: str, ndim: int | None = None, last_dim: int | None = No
 
 
 def check_labels(labels, n_samples: int, n_classes: int) -> np.ndarray:
+    """``labels`` as an array if it is an (n_samples,) integer array with values in
+    [0, n_classes), else a ValueError."""
     labels = np.asarray(labels)
     if labels.shape != (n_samples,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(

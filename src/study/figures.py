@@ -1,0 +1,147 @@
+"""The report's figures are the plots dvc.yaml declares (its top-level ``plots:``): each data
+plot, drawn with matplotlib the way its DVC template draws it, becomes reports/figures/<id>.png,
+so `dvc plots show` and report.md show one definition. Image plots (listed by path alone) are
+linked from report.md as they are."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import numpy as np
+
+from study import plots
+from study.results import ReportInputs
+
+DVC_YAML = "dvc.yaml"
+FIGURES = "figures"  # under reports/, so report.md links them as figures/<id>.png
+PLOT_ID = re.compile(r"[a-z0-9_]+")
+INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")  # DVC's ${key.path}, read from params.yaml
+# the fields .dvc/plots/heatmap.json facets by and colours by
+HEATMAP_FACET, HEATMAP_VALUE = "metric", "value"
+
+
+@dataclass(frozen=True)
+class PlotDefinition:
+    """One data plot of dvc.yaml. y: data file -> the columns (fields) drawn from it."""
+    id: str
+    template: str
+    x: str
+    y: dict[str, list[str]]
+    title: str
+    x_label: str
+    y_label: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.id}.png"
+
+    def only_column(self) -> tuple[str, str]:
+        """(file, column) of a plot that draws one column of one file."""
+        if len(self.y) != 1 or len(next(iter(self.y.values()))) != 1:
+            raise ValueError(f"{DVC_YAML}: plot {self.id!r} (template {self.template}) must "
+                             f"draw one y column of one file, got {self.y}")
+        ((path, (column,)),) = self.y.items()
+        return path, column
+
+
+def interpolate(text: str, params: dict) -> str:
+    """``text`` with each ${a.b} replaced by params["a"]["b"], as DVC fills in dvc.yaml."""
+    def value(match: re.Match) -> str:
+        node = params
+        for key in match[1].split("."):
+            node = node[key]
+        return str(node)
+    return INTERPOLATION.sub(value, text)
+
+
+def plot_definitions(inputs: ReportInputs, params: dict) -> list[PlotDefinition]:
+    """The data plots of dvc.yaml, in its order; ``params`` fills in its ${...}."""
+    definitions = []
+    for entry in inputs.yaml(DVC_YAML).get("plots", []):
+        if isinstance(entry, str):
+            continue  # an image: report.md links it
+        ((plot_id, spec),) = entry.items()
+        plot_id = interpolate(plot_id, params)
+        if not PLOT_ID.fullmatch(plot_id):
+            raise ValueError(f"{DVC_YAML}: plot id {plot_id!r} names the report's figure "
+                             f"reports/{FIGURES}/<id>.png: use lower-case letters, digits and _ "
+                             "(e.g. linear_loss) and put the words in the plot's title:")
+        if spec.get("template") not in DRAWERS:
+            raise ValueError(f"{DVC_YAML}: plot {plot_id!r} has template "
+                             f"{spec.get('template')!r}; the report draws {sorted(DRAWERS)}: "
+                             "use one of them or add a drawer to study/figures.py")
+        y = {interpolate(path, params): [columns] if isinstance(columns, str) else list(columns)
+             for path, columns in spec["y"].items()}
+        definitions.append(PlotDefinition(
+            plot_id, spec["template"], spec["x"], y, spec.get("title", plot_id),
+            spec.get("x_label", spec["x"]),
+            spec.get("y_label", ", ".join(dict.fromkeys(c for cs in y.values() for c in cs)))))
+    return definitions
+
+
+def _number(value) -> float:
+    """A CSV cell or JSON value as a float; an empty cell or null (a diverged run) is NaN."""
+    return np.nan if value in ("", None) else float(value)
+
+
+def draw_linear(plot: PlotDefinition, inputs: ReportInputs):
+    """One line per (file, column), labelled by the column, or by the file when the plot
+    draws the same column from several files."""
+    lines = {}
+    for path, columns in plot.y.items():
+        rows = inputs.records(path)
+        for column in columns:
+            stem = PurePosixPath(path).stem
+            label = (column if len(plot.y) == 1 else stem if len(columns) == 1
+                     else f"{stem}: {column}")
+            points = [(_number(row[plot.x]), _number(row[column])) for row in rows]
+            drawn = [(x, y) for x, y in points if not np.isnan(y)]  # a gap where a run diverged
+            lines[label] = ([x for x, _ in drawn], [y for _, y in drawn])
+    return plots.line_chart(lines, plot.x_label, plot.y_label, plot.title)
+
+
+def draw_heatmap(plot: PlotDefinition, inputs: ReportInputs):
+    """x across (descending, as the template sorts it), y down, one panel per metric."""
+    path, row_key = plot.only_column()
+    records = inputs.records(path)
+    cols = sorted({r[plot.x] for r in records}, reverse=True)
+    rows = sorted({r[row_key] for r in records})
+    panels: dict[str, np.ndarray] = {}
+    for r in records:
+        values = panels.setdefault(r[HEATMAP_FACET], np.full((len(rows), len(cols)), np.nan))
+        values[rows.index(r[row_key]), cols.index(r[plot.x])] = _number(r[HEATMAP_VALUE])
+    return plots.heatmap_panels(panels, [str(v) for v in rows], [str(v) for v in cols],
+                                plot.x_label, plot.y_label, plot.title)
+
+
+def draw_bar_horizontal(plot: PlotDefinition, inputs: ReportInputs):
+    """One bar per row: x its length, the y column its label."""
+    path, label_key = plot.only_column()
+    rows = inputs.records(path)
+    return plots.horizontal_bars([str(row[label_key]) for row in rows],
+                                 [_number(row[plot.x]) for row in rows],
+                                 plot.x_label, plot.y_label, plot.title)
+
+
+def draw_confusion(plot: PlotDefinition, inputs: ReportInputs):
+    """The number of rows with each (x, y) pair of values, x across and y down."""
+    path, y_key = plot.only_column()
+    pairs = [(str(row[plot.x]), str(row[y_key])) for row in inputs.records(path)]
+    classes = sorted({value for pair in pairs for value in pair})
+    index = {name: i for i, name in enumerate(classes)}
+    counts = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for x_value, y_value in pairs:
+        counts[index[y_value], index[x_value]] += 1
+    return plots.confusion_matrix(counts, classes, classes, plot.x_label, plot.y_label,
+                                  plot.title)
+
+
+DRAWERS = {"linear": draw_linear, "heatmap": draw_heatmap,
+           "bar_horizontal": draw_bar_horizontal, "confusion": draw_confusion}
+
+
+def draw(plot: PlotDefinition, inputs: ReportInputs):
+    """The matplotlib figure of ``plot``, its data read through ``inputs``."""
+    return DRAWERS[plot.template](plot, inputs)

@@ -1,0 +1,167 @@
+"""The study's results as plain data, for the report: ``load_results`` reads the committed
+reports/ into dataclasses, every file through one ``ReportInputs``, which records what it read
+(so a test can hold the report stage's deps in dvc.yaml to exactly that set)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+MODELS = {"linear": "Linear softmax classifier", "mlp": "Two-layer MLP"}
+C0_RUNS = {"sgd": "SGD with momentum", "cg": "conjugate gradient"}
+DATA_SETS = ("idx", "cifar10")  # the classification data set (any IDX one), CIFAR-10
+
+
+class ReportInputs:
+    """Reads files under ``root`` by their project-relative POSIX path ("reports/c0/x.json")
+    and records each path in ``read``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.read: set[str] = set()
+
+    def text(self, path: str) -> str:
+        self.read.add(path)
+        return (self.root / path).read_text(encoding="utf-8")
+
+    def json(self, path: str):
+        return json.loads(self.text(path))
+
+    def yaml(self, path: str):
+        return yaml.safe_load(self.text(path))
+
+    def csv(self, path: str) -> list[dict[str, str]]:
+        return list(csv.DictReader(io.StringIO(self.text(path), newline="")))
+
+    def records(self, path: str) -> list[dict]:
+        """A CSV file's rows or a JSON file's list of records (what DVC plots read)."""
+        return self.csv(path) if path.endswith(".csv") else self.json(path)
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """One sweep metric over the two-parameter grid: ``cols`` (the learning rates, across) and
+    ``rows`` (the other parameter, down), each ascending; ``values`` (rows, cols) with None
+    where the point diverged; ``chosen`` the (row, col) index of the chosen point."""
+    col_key: str
+    row_key: str
+    cols: list
+    rows: list
+    values: list[list[float | None]]
+    chosen: tuple[int, int]
+
+    @property
+    def table_rows(self) -> list[tuple[object, list[tuple[float | None, bool]]]]:
+        """(row value, [(value, is the chosen point), one per column]) per row."""
+        return [(row, [(value, (r, c) == self.chosen) for c, value in enumerate(values)])
+                for r, (row, values) in enumerate(zip(self.rows, self.values, strict=True))]
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """One classifier's reports (reports/<name>/). sweep: heatmap.json's records; per_class:
+    per_class.csv's rows; confusion: (K, K) test counts, row = actual class, column =
+    predicted, in the order of ``class_names``; fraction: fraction.csv's rows (test_accuracy
+    None where that run diverged)."""
+    name: str
+    metrics: dict
+    sweep: list[dict]
+    per_class: list[dict]
+    class_names: list[str]
+    confusion: np.ndarray
+    fraction: list[dict]
+
+    def class_accuracy(self, class_name: str) -> float:
+        return next(row["accuracy"] for row in self.per_class if row["class"] == class_name)
+
+    def sweep_values(self, metric: str) -> list[float]:
+        """The metric at every sweep point that did not diverge."""
+        return [r["value"] for r in self.sweep if r["metric"] == metric and r["value"] is not None]
+
+    def sweep_grid(self, metric: str) -> SweepGrid:
+        keys = [k for k in self.sweep[0] if k not in ("metric", "value")]
+        if len(keys) != 2:
+            raise ValueError(f"{self.name}'s heatmap.json: expected a two-parameter grid, "
+                             f"got parameters {keys}")
+        col_key, row_key = (keys[0], keys[1]) if keys[0] == "lr" else (keys[1], keys[0])
+        records = [r for r in self.sweep if r["metric"] == metric]
+        cols = sorted({r[col_key] for r in records})
+        rows = sorted({r[row_key] for r in records})
+        values: list[list[float | None]] = [[None] * len(cols) for _ in rows]
+        for r in records:
+            values[rows.index(r[row_key])][cols.index(r[col_key])] = r["value"]
+        best = self.metrics["best"]
+        return SweepGrid(col_key, row_key, cols, rows, values,
+                         (rows.index(best[row_key]), cols.index(best[col_key])))
+
+    @property
+    def misclassified(self) -> int:
+        return int(self.confusion.sum() - np.trace(self.confusion))
+
+    def top_confusions(self, n: int) -> list[tuple[str, str, int]]:
+        """The ``n`` most frequent (actual, predicted, count) mistakes, most frequent first
+        (ties in class order)."""
+        off = self.confusion.copy()
+        np.fill_diagonal(off, 0)
+        order = np.argsort(-off, axis=None, kind="stable")[:n]
+        return [(self.class_names[a], self.class_names[p], int(off[a, p]))
+                for a, p in zip(*np.unravel_index(order, off.shape), strict=True) if off[a, p]]
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything the report's text shows. data: "idx", "cifar10" -> reports/data/<name>.json;
+    params: the composed settings (params.yaml, with any command-line overrides)."""
+    linear: Classifier
+    mlp: Classifier
+    sklearn: dict
+    scalar: list[dict]
+    blur: dict
+    c0: dict
+    c0_targets: dict
+    data: dict[str, dict]
+    params: dict
+
+    @property
+    def classifiers(self) -> list[Classifier]:
+        return [self.linear, self.mlp]
+
+
+def load_classifier(inputs: ReportInputs, folder: str, name: str) -> Classifier:
+    """The reports of classifier ``name`` in ``folder`` (a path relative to the root)."""
+    per_class = [{"class": row["class"], "accuracy": float(row["accuracy"]),
+                  "loss": float(row["loss"])} for row in inputs.csv(f"{folder}/per_class.csv")]
+    names = [row["class"] for row in per_class]
+    index = {class_name: i for i, class_name in enumerate(names)}
+    confusion = np.zeros((len(names), len(names)), dtype=np.int64)
+    for row in inputs.csv(f"{folder}/confusion.csv"):  # one row per test image
+        confusion[index[row["actual"]], index[row["predicted"]]] += 1
+    fraction = [{"fraction": float(row["fraction"]), "n_train": int(row["n_train"]),
+                 "test_accuracy": float(row["test_accuracy"]) if row["test_accuracy"] else None}
+                for row in inputs.csv(f"{folder}/fraction.csv")]
+    return Classifier(name, inputs.json(f"{folder}/metrics.json"),
+                      inputs.json(f"{folder}/heatmap.json"), per_class, names, confusion,
+                      fraction)
+
+
+def load_results(inputs: ReportInputs, params: dict) -> Results:
+    """The reports under ``inputs.root``; ``params`` is the composed configuration (a dict),
+    whose paths.reports names the reports' folder."""
+    reports = params["paths"]["reports"]
+    return Results(
+        linear=load_classifier(inputs, f"{reports}/linear", "linear"),
+        mlp=load_classifier(inputs, f"{reports}/mlp", "mlp"),
+        sklearn=inputs.json(f"{reports}/sklearn/metrics.json"),
+        scalar=inputs.json(f"{reports}/scalar/gradients.json"),
+        blur=inputs.json(f"{reports}/blur/metrics.json"),
+        c0=inputs.json(f"{reports}/c0/metrics.json"),
+        c0_targets=inputs.json(f"{reports}/c0/targets.json"),
+        data={name: inputs.json(f"{reports}/data/{name}.json") for name in DATA_SETS},
+        params=params,
+    )
