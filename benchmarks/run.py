@@ -5,7 +5,7 @@ BLAS and PyTorch alike (default 1: the training stages run BLAS on one thread, s
 study.threads), and recorded with the core count, the library versions and the load average:
 
 (a) one training epoch of a 784-100-10 MLP, float32, batch 64, 48,000 random samples (barenet:
-    ``barenet.train.train_epoch``, fit's inner loop without its evaluation; PyTorch: the same
+    ``barenet.train_epoch``, fit's inner loop without its evaluation; PyTorch: the same
     loop with torch.nn and torch.optim.SGD);
 (b) that epoch's GEMM FLOP rate over the single-precision peak: one 2048^3 float32 matmul;
 (c) Conv2d forward + backward (input, weight and bias gradients), batch 100, 3 -> 20 channels,
@@ -35,7 +35,6 @@ Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH] [--study
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import os
@@ -57,7 +56,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import barenet
 from barenet.conv import Conv2d, conv2d_naive_backward, conv2d_naive_forward
-from study.hydra_app import load_stage
+from study.c0 import initial_weights, new_layer, run_cg
 from study.io import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,11 +130,11 @@ def mlp_gemm_flops(samples: int) -> int:
 def mlp_epoch_barenet(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
     model = barenet.MLP(*MLP_SIZES, rng=np.random.default_rng(seed), dtype=np.float32)
     optimizer = barenet.SGD(model.parameters(), lr=MLP_LR)
-    rng = np.random.default_rng(seed)
+    loss = barenet.SoftmaxCrossEntropy()
+    batches = barenet.Batches(MLP_BATCH, np.random.default_rng(seed))
 
     def epoch() -> None:
-        if not barenet.train.train_epoch(model, optimizer, x, labels, batch_size=MLP_BATCH,
-                                         rng=rng):
+        if not barenet.train_epoch(model, optimizer, loss, x, labels, batches):
             raise RuntimeError("the benchmark MLP diverged")
 
     return epoch
@@ -295,17 +294,15 @@ def c0_problem(c0) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
 def bench_c0() -> dict:
     c0 = OmegaConf.load(ROOT / "params.yaml").c0
     x, targets, true_weights, source = c0_problem(c0)
-    stage = load_stage(ROOT, "c0_recover")
-    init = stage.initial_weights(true_weights.shape, c0.init_seed)
+    init = initial_weights(true_weights.shape, c0.init_seed)
     start = clock()
-    with contextlib.redirect_stdout(io.StringIO()):  # the stage's progress lines
-        run = stage.run_cg(x, targets, init, padding=c0.padding, tol=c0.cg.tol,
-                           max_iter=c0.cg.max_iter, memory=c0.cg.memory,
-                           separable=c0.cg.separable, true_weights=true_weights)
+    run = run_cg(x, targets, init, padding=c0.padding, tol=c0.cg.tol, max_iter=c0.cg.max_iter,
+                 memory=c0.cg.memory, separable=c0.cg.separable, true_weights=true_weights,
+                 stream=io.StringIO())  # its progress lines are not the benchmark's output
     seconds = clock() - start
     per_iteration = seconds / run.iterations
 
-    layer = stage.new_layer(init, c0.padding)  # one of the closure's passes, for reference
+    layer = new_layer(init, c0.padding)  # one of the closure's passes, for reference
     grad_out = 2 * (layer(x) - targets)
 
     def barenet_pass() -> None:

@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from study import hydra_app
 from study.data import MIRROR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+PATHS = PARAMS["paths"]  # where the stages read and write
 MIRROR = Path(os.environ.get(MIRROR_ENV) or ROOT.parent / "shared" / "data")
 needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
                                   reason=f"needs the data mirror ({MIRROR_ENV} or ../shared/data)")
@@ -24,11 +26,6 @@ TINY = {"linear/default.yaml": {"epochs": 1, "grid": {"lr": [0.1, 0.01], "lambda
         "cifar10/default.yaml": {"n_images": 4},
         "blur/default.yaml": {"n_images": 2},
         "c0/default.yaml": {"sgd": {"max_epochs": 3}}}
-
-
-def load_stage(name: str):
-    """stages/<name>.py of this project as a module."""
-    return hydra_app.load_stage(ROOT, name)
 
 
 def idx_bytes(array) -> bytes:
@@ -69,14 +66,14 @@ def banded_images(labels, n_classes: int, rng):
     return images.astype(np.uint8)
 
 
-def write_prepared_mnist(folder: Path, n_train: int = 300, n_val: int = 100, n_test: int = 100,
-                         seed: int = 0) -> None:
-    """What prepare_mnist writes (x/y_{train,val,test}.npy, meta.json), for a small, learnable
+def write_prepared_idx(folder: Path, n_train: int = 300, n_val: int = 100, n_test: int = 100,
+                       seed: int = 0) -> None:
+    """What prepare_idx writes (x/y_{train,val,test}.npy, meta.json), for a small, learnable
     10-class data set (``banded_images``), so training stages run in a scratch project in
     seconds."""
     import numpy as np
 
-    from study.classify import train_pixel_statistics
+    from study.data import train_pixel_statistics
     from study.io import save_npy, write_json
 
     rng = np.random.default_rng(seed)
@@ -93,13 +90,12 @@ def write_prepared_mnist(folder: Path, n_train: int = 300, n_val: int = 100, n_t
 
 def stage_project(root: Path, stages, params: dict) -> Path:
     """A scratch project in ``root``: copies of stages/<name>.py for each of ``stages`` and a
-    params.yaml holding ``params``, as a stage run by DVC sees them (cwd = project root)."""
-    import yaml
-
+    params.yaml holding the project's params.yaml with ``params`` merged in (``merged``), as a
+    stage run by DVC sees them (cwd = project root)."""
     (root / "stages").mkdir(parents=True, exist_ok=True)
     for name in stages:
         (root / "stages" / f"{name}.py").write_text((ROOT / "stages" / f"{name}.py").read_text())
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(merged(PARAMS, params), sort_keys=False))
     return root
 
 
@@ -136,8 +132,6 @@ def project_env(mirror: Path = MIRROR, repo: Path | None = None) -> dict[str, st
 def tiny_study(repo: Path) -> Path:
     """The real dvc.yaml, stages, src and conf/ (shrunk by TINY, params.yaml composed from it)
     committed to a new git repo at ``repo``; nothing run yet."""
-    import yaml
-
     from study.params import compose
 
     for item in ("dvc.yaml", "conf", "stages", "src", "README.md", ".dvc/config",

@@ -15,19 +15,36 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil  # a dependency of DVC
 import pytest
-import yaml
-from helpers import ROOT, needs_mirror, project_env, run, stage_project, tiny_study
+from helpers import PATHS, ROOT, needs_mirror, project_env, run, stage_project, tiny_study
 
-from study.io import atomic_dir, atomic_path, write_json
-from study.params import compose
+from study.io import atomic_dir, atomic_path, save_npy, write_json
 
 TEMPORARY = re.compile(r"\..+\.tmp")  # what study.io names its temporaries; .dvcignore'd
-MNIST_OUTS = ("data/mnist", "reports/data/mnist.json")  # prepare_mnist's outputs (dvc.yaml)
+IDX_OUTS = (PATHS["idx"], f"{PATHS['reports']}/data/idx.json")  # prepare_idx's (dvc.yaml)
 
 
 # --- the writers ---------------------------------------------------------------------------------
+
+def test_a_failed_file_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text('{"a": ')  # half written, then the stage dies
+        raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(os.listdir(tmp_path)) == ["metrics.json"]  # no temp file left behind
+
+
+def test_npy_bytes_depend_only_on_the_array(tmp_path):
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    save_npy(tmp_path / "a.npy", a)
+    save_npy(tmp_path / "b.npy", a.copy())
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+    assert np.array_equal(np.load(tmp_path / "a.npy"), a)
+
 
 def test_a_failed_directory_write_keeps_the_old_directory(tmp_path):
     target = tmp_path / "data"
@@ -85,9 +102,9 @@ def temporaries(project: Path) -> list[Path]:
 
 
 def snapshot(project: Path) -> dict[str, dict[str, bytes] | bytes | None]:
-    """Each output of prepare_mnist: a directory as {file: bytes}, a file as bytes, or None."""
+    """Each output of prepare_idx: a directory as {file: bytes}, a file as bytes, or None."""
     out = {}
-    for name in MNIST_OUTS:
+    for name in IDX_OUTS:
         path = project / name
         out[name] = ({p.name: p.read_bytes() for p in path.iterdir()} if path.is_dir()
                      else path.read_bytes() if path.exists() else None)
@@ -95,10 +112,10 @@ def snapshot(project: Path) -> dict[str, dict[str, bytes] | bytes | None]:
 
 
 def run_stage(project: Path, *overrides: str, kill_after: float | None = None) -> float:
-    """Run prepare_mnist in ``project``; with ``kill_after``, SIGKILL it that many seconds
+    """Run prepare_idx in ``project``; with ``kill_after``, SIGKILL it that many seconds
     after its first temporary appears (when it starts writing outputs). Returns for how many
     seconds temporaries were seen: the time it spends writing."""
-    command = [sys.executable, "stages/prepare_mnist.py", *overrides]
+    command = [sys.executable, "stages/prepare_idx.py", *overrides]
     leftovers = set(temporaries(project))  # of earlier kills; not a sign of writing
     process = subprocess.Popen(command, cwd=project, env=project_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -117,11 +134,10 @@ def run_stage(project: Path, *overrides: str, kill_after: float | None = None) -
 
 
 @pytest.fixture(scope="module")
-def mnist_project(tmp_path_factory):
-    """A project holding the real prepare_mnist stage, its outputs for split_seed 1 ("old") and
+def idx_project(tmp_path_factory):
+    """A project holding the real prepare_idx stage, its outputs for split_seed 1 ("old") and
     for the configured split_seed 0 ("new"), and how long it takes to write them."""
-    project = stage_project(tmp_path_factory.mktemp("kill"), ["prepare_mnist"],
-                            {"data": yaml.safe_load(compose(ROOT))["data"]})
+    project = stage_project(tmp_path_factory.mktemp("kill"), ["prepare_idx"], {})
     run_stage(project, "data.split_seed=1")  # also copies the raw files from the mirror
     old = snapshot(project)
     writing = run_stage(project)
@@ -132,13 +148,13 @@ def mnist_project(tmp_path_factory):
 
 @pytest.mark.slow
 @needs_mirror
-def test_a_stage_killed_while_it_writes_leaves_each_output_old_absent_or_complete(mnist_project):
-    project, old, new, writing = mnist_project
+def test_a_stage_killed_while_it_writes_leaves_each_output_old_absent_or_complete(idx_project):
+    project, old, new, writing = idx_project
     rng = random.Random(0)
     outcomes = []
     for trial in range(10):
         if trial % 2:  # DVC's way: outputs removed before the stage runs
-            for name in MNIST_OUTS:
+            for name in IDX_OUTS:
                 shutil.rmtree(project / name, ignore_errors=True)
                 (project / name).unlink(missing_ok=True)
         else:  # a person's way: re-running over the previous (here: different) outputs
@@ -153,9 +169,9 @@ def test_a_stage_killed_while_it_writes_leaves_each_output_old_absent_or_complet
                     path.write_bytes(content)
         run_stage(project, kill_after=rng.uniform(0, writing))
         after = snapshot(project)
-        for name in MNIST_OUTS:
+        for name in IDX_OUTS:
             assert after[name] in (None, old[name], new[name]), f"{name} is partial or mixed"
-        outcomes.append(tuple(after[name] == new[name] for name in MNIST_OUTS))
+        outcomes.append(tuple(after[name] == new[name] for name in IDX_OUTS))
     # every kill lands while temporaries exist; at least one must beat the stage's finish (on a
     # busy machine writing takes longer than measured, so outcomes need not vary)
     assert any(outcome != (True, True) for outcome in outcomes), "no kill interrupted a write"
@@ -170,26 +186,26 @@ def test_a_stage_killed_while_it_writes_leaves_each_output_old_absent_or_complet
 def test_after_a_stage_is_killed_under_dvc_repro_the_next_repro_finishes_cleanly(tmp_path):
     repo = tiny_study(tmp_path)
     env = {**project_env(), "PYTHONPATH": str(repo / "src")}  # as helpers.run
-    dvc = subprocess.Popen([Path(sys.executable).parent / "dvc", "repro", "prepare_mnist"],
+    dvc = subprocess.Popen([Path(sys.executable).parent / "dvc", "repro", "prepare_idx"],
                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
     data = repo / "data"
     while dvc.poll() is None and not (data.is_dir() and any(
             TEMPORARY.fullmatch(p.name) for p in data.iterdir())):
-        time.sleep(0.0005)  # until the stage starts writing data/mnist (after the raw files)
+        time.sleep(0.0005)  # until the stage starts writing data/idx (after the raw files)
     stages = [p for p in psutil.Process(dvc.pid).children(recursive=True)
-              if "stages/prepare_mnist.py" in " ".join(p.cmdline())]
+              if "stages/prepare_idx.py" in " ".join(p.cmdline())]
     assert stages, "the stage finished before it could be killed"
     for process in stages:
         process.send_signal(signal.SIGKILL)
     output = dvc.communicate(timeout=300)[0]
     assert dvc.returncode != 0, output  # the stage failed: DVC records and caches nothing
-    assert not (data / "mnist").exists(), "DVC removed the old outputs: absent or complete"
+    assert not (repo / PATHS["idx"]).exists(), "DVC removed the old outputs: absent or complete"
     assert not (repo / "dvc.lock").exists()
 
-    run(repo, "dvc", "repro", "prepare_mnist")
-    assert "up to date" in run(repo, "dvc", "status", "prepare_mnist").stdout
-    meta = json.loads((data / "mnist" / "meta.json").read_text())
+    run(repo, "dvc", "repro", "prepare_idx")
+    assert "up to date" in run(repo, "dvc", "status", "prepare_idx").stdout
+    meta = json.loads((repo / PATHS["idx"] / "meta.json").read_text())
     assert meta["class_names"] == [str(c) for c in range(10)]
     status = run(repo, "git", "status", "--porcelain", "--untracked-files=all").stdout
     assert ".tmp" not in status and temporaries(repo) == []

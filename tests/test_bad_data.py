@@ -1,9 +1,10 @@
 """Bad data, as a user meets it: each data stage script, run in a scratch project of its own on
 a spoiled input, stops with ONE error that names the file, what was expected and the fix, and
 writes nothing under data/ or reports/. Cases: a truncated, an altered and an empty raw MNIST
-file, mirrors laid out wrongly, a CIFAR-10 image folder missing a class, and C0 weights files
-of the wrong shape or dtype, not .npy, or empty. (The official download is switched off here,
-data.torchvision: null, to keep the runs short; test_data.py covers the download fallback.)"""
+file and mirrors laid out wrongly (prepare_idx), a CIFAR-10 image folder missing a class, and C0
+weights files of the wrong shape or dtype, not .npy, or empty. (The official download is
+switched off here, data.torchvision: null, to keep the runs short; test_data.py covers the
+download fallback.)"""
 
 import os
 import shutil
@@ -13,16 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from helpers import MIRROR, ROOT, stage_project, write_image_folder
+from helpers import MIRROR, PARAMS, stage_project, write_image_folder
 from test_c0 import npy_bytes
 
 from study.data import CIFAR10_CLASSES, MIRROR_ENV
 
 MNIST_MIRROR = MIRROR / "MNIST"
-MNIST_DATA = {**yaml.safe_load((ROOT / "conf" / "data" / "mnist.yaml").read_text()),
-              "torchvision": None}
-C0 = yaml.safe_load((ROOT / "conf" / "c0" / "default.yaml").read_text())
+MNIST_DATA = {"torchvision": None}  # the project's MNIST, without the official download
 LABELS = "t10k-labels-idx1-ubyte"  # the smallest raw file (10,008 bytes) to spoil
 
 pytestmark = pytest.mark.slow
@@ -52,7 +50,7 @@ def fails_once_writing_nothing(project: Path, stage: str, mirror: Path, *expecte
     return message
 
 
-# --- prepare_mnist: raw MNIST files and the mirror's layout -----------------------------------
+# --- prepare_idx: raw MNIST files and the mirror's layout -----------------------------------
 
 def mnist_mirror(tmp_path: Path) -> Path:
     """A mirror of the real MNIST files (links), with a copy of LABELS to spoil."""
@@ -91,8 +89,8 @@ def emptied(path: Path) -> None:
 def test_a_spoiled_raw_mnist_file(tmp_path, spoil, expected):
     mirror = mnist_mirror(tmp_path)
     spoil(mirror / "MNIST" / "raw" / LABELS)
-    project = stage_project(tmp_path / "project", ["prepare_mnist"], {"data": MNIST_DATA})
-    fails_once_writing_nothing(project, "prepare_mnist", mirror,
+    project = stage_project(tmp_path / "project", ["prepare_idx"], {"data": MNIST_DATA})
+    fails_once_writing_nothing(project, "prepare_idx", mirror,
                                str(mirror / "MNIST" / "raw" / LABELS), *expected)
 
 
@@ -115,9 +113,9 @@ def no_mirror_folder(mirror: Path) -> None:
 def test_a_mirror_with_the_wrong_layout(tmp_path, rearrange, expected):
     mirror = mnist_mirror(tmp_path)
     rearrange(mirror)
-    project = stage_project(tmp_path / "project", ["prepare_mnist"], {"data": MNIST_DATA})
+    project = stage_project(tmp_path / "project", ["prepare_idx"], {"data": MNIST_DATA})
     fails_once_writing_nothing(
-        project, "prepare_mnist", mirror, "could not obtain mnist",
+        project, "prepare_idx", mirror, "could not obtain mnist",
         "laid out as <mirror>/MNIST/raw/ holding train-images-idx3-ubyte",
         *(text.format(mirror=mirror) for text in expected))
 
@@ -127,8 +125,7 @@ def test_a_mirror_with_the_wrong_layout(tmp_path, rearrange, expected):
 def test_a_cifar10_image_folder_missing_a_class(tmp_path):
     mirror = tmp_path / "mirror"
     write_image_folder(mirror, CIFAR10_CLASSES[:-1])
-    params = {"data": {"root": "data/raw", "mirror": None},
-              "cifar10": {"n_images": 4, "seed": 0, "source": "mirror"}}
+    params = {"data": {"mirror": None}, "cifar10": {"source": "mirror"}}
     project = stage_project(tmp_path / "project", ["prepare_cifar10"], params)
     fails_once_writing_nothing(
         project, "prepare_cifar10", mirror, str(mirror / "cifar10-jpg" / "train"),
@@ -151,10 +148,9 @@ def test_a_cifar10_image_folder_missing_a_class(tmp_path):
 def test_a_bad_c0_weights_file(tmp_path, content, expected):
     weights = tmp_path / "weights.npy"
     weights.write_bytes(content)
-    params = {"data": {"mirror": None}, "c0": {**C0, "weights": str(weights),
-                                                "weights_sha256": None}}
+    params = {"data": {"mirror": None}, "c0": {"weights": str(weights), "weights_sha256": None}}
     project = stage_project(tmp_path / "project", ["c0_targets"], params)
-    images = project / "data" / "cifar10" / "images.npy"  # the stage's input, left as it is
+    images = project / PARAMS["paths"]["cifar10"] / "images.npy"  # its input, left as it is
     images.parent.mkdir(parents=True)
     np.save(images, np.zeros((2, 3, 8, 8), dtype=np.uint8))
     fails_once_writing_nothing(project, "c0_targets", tmp_path, f"C0 weights file {weights}",

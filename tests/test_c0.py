@@ -1,6 +1,6 @@
-"""The C0-recovery stages: loading and checking the given weights, the targets, both optimiser
-runs on tiny data, recovery of a second, differently drawn weights file on CIFAR-10 images, and
-the two stage scripts end to end in a scratch project."""
+"""The C0 experiment (study.c0): loading and checking the given weights, the targets, both
+optimiser runs on tiny data, recovery of a second, differently drawn weights file on CIFAR-10
+images, and the two stage scripts end to end in a scratch project."""
 
 import io
 import json
@@ -11,24 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from helpers import load_stage
+from helpers import PATHS, stage_project
 from omegaconf import OmegaConf
 
 from barenet.conv import conv2d_naive_forward
+from study import c0
 from study.data import MIRROR_ENV, sha256
+from study.threads import one_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = OmegaConf.load(ROOT / "conf" / "c0" / "default.yaml")
-CIFAR = ROOT / "data" / "cifar10" / "images.npy"
+CIFAR = ROOT / PATHS["cifar10"] / "images.npy"
 SHAPE = (20, 3, 5, 5)
-
-
-
-
-
-targets_stage = load_stage("c0_targets")
-recover_stage = load_stage("c0_recover")
 QUIET = io.StringIO()  # where the optimisers' progress lines go when a test does not read them
 
 
@@ -59,19 +53,19 @@ def cifar_or_natural_like(n: int) -> np.ndarray:
 # --- c0_targets: where the weights come from and what is accepted ----------------------------
 
 def test_weights_path_prefers_the_configured_file_then_the_mirror(tmp_path):
-    path, kind = targets_stage.weights_path("some/w.npy", tmp_path)
+    path, kind = c0.weights_path("some/w.npy", tmp_path)
     assert path == Path("some/w.npy") and "configured" in kind
-    path, kind = targets_stage.weights_path(None, tmp_path)
+    path, kind = c0.weights_path(None, tmp_path)
     assert path == tmp_path / "C0_weights.npy" and "mirror" in kind
     assert str(tmp_path) not in kind  # reports name the kind of source, never a host path
     with pytest.raises(ValueError, match=f"c0.weights.*{MIRROR_ENV}"):
-        targets_stage.weights_path(None, None)
+        c0.weights_path(None, None)
 
 
 def test_load_weights_accepts_any_float_file_of_the_right_shape(tmp_path):
     weights = np.random.default_rng(0).normal(0, 0.5, SHAPE).astype(np.float32)
     np.save(tmp_path / "w.npy", weights)
-    loaded = targets_stage.load_weights(tmp_path / "w.npy", SHAPE)
+    loaded = c0.load_weights(tmp_path / "w.npy", SHAPE)
     assert loaded.dtype == np.float32 and np.array_equal(loaded, weights)
 
 
@@ -99,16 +93,16 @@ def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
 def test_load_weights_names_the_file_and_the_problem(tmp_path, content, match):
     path = write_bytes(tmp_path / "C0_bad.npy", content)
     with pytest.raises(ValueError, match=match) as error:
-        targets_stage.load_weights(path, SHAPE)
+        c0.load_weights(path, SHAPE)
     assert str(path) in str(error.value)
 
 
 def test_load_weights_says_when_the_file_is_missing_or_an_archive(tmp_path):
     with pytest.raises(ValueError, match="does not exist.*c0.weights"):
-        targets_stage.load_weights(tmp_path / "nowhere.npy", SHAPE)
+        c0.load_weights(tmp_path / "nowhere.npy", SHAPE)
     np.savez(tmp_path / "w.npz", w=np.zeros(SHAPE))
     with pytest.raises(ValueError, match=r"\.npz archive \(arrays \['w'\]\)"):
-        targets_stage.load_weights(tmp_path / "w.npz", SHAPE)
+        c0.load_weights(tmp_path / "w.npz", SHAPE)
 
 
 def test_a_single_inf_is_counted(tmp_path):
@@ -116,22 +110,20 @@ def test_a_single_inf_is_counted(tmp_path):
     weights[3, 1, 2, 2] = np.inf
     np.save(tmp_path / "w.npy", weights)
     with pytest.raises(ValueError, match="contains 1 NaN or inf"):
-        targets_stage.load_weights(tmp_path / "w.npy", SHAPE)
+        c0.load_weights(tmp_path / "w.npy", SHAPE)
 
 
 def test_images_are_scaled_to_the_unit_interval_in_float64():
     images = np.array([0, 51, 255], dtype=np.uint8).reshape(1, 3, 1, 1)
-    x = targets_stage.scale_images(images)
+    x = c0.scale_images(images)
     assert x.dtype == np.float64 and np.allclose(x.ravel(), [0.0, 0.2, 1.0])
-    with pytest.raises(ValueError, match="uint8 images"):
-        targets_stage.scale_images(images.astype(np.float64))
 
 
 def test_targets_are_the_zero_bias_convolution():
     rng = np.random.default_rng(1)
     weights, x = rng.normal(0, 0.2, (4, 3, 5, 5)), rng.uniform(0, 1, (2, 3, 8, 8))
     expected = conv2d_naive_forward(x, weights, np.zeros(4), padding=2)
-    assert np.allclose(targets_stage.c0_outputs(weights, x, padding=2), expected, atol=1e-13)
+    assert np.allclose(c0.c0_outputs(weights, x, padding=2), expected, atol=1e-13)
 
 
 # --- c0_recover: the two runs on tiny data -----------------------------------------------------
@@ -140,27 +132,27 @@ def test_targets_are_the_zero_bias_convolution():
 def tiny():
     """6 natural-like 12x12 images, a 4-filter C0 and its targets."""
     rng = np.random.default_rng(2)
-    x = targets_stage.scale_images(natural_like_images(6, 12, rng))
+    x = c0.scale_images(natural_like_images(6, 12, rng))
     weights = rng.normal(0, 0.2, (4, 3, 5, 5))
-    return x, targets_stage.c0_outputs(weights, x, padding=2), weights
+    return x, c0.c0_outputs(weights, x, padding=2), weights
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """As in the stage: OpenBLAS threads crawl when other processes share the cores."""
-    with recover_stage.one_thread():
+def blas_on_one_thread():
+    """As in study.c0.recover: OpenBLAS threads crawl when other processes share the cores."""
+    with one_thread():
         yield
 
 
 def test_cg_recovers_the_weights_and_records_its_curve(tiny):
     x, targets, weights = tiny
-    init = recover_stage.initial_weights(weights.shape, seed=0)
+    init = c0.initial_weights(weights.shape, seed=0)
     assert np.abs(init).max() <= 1 and init.std() > 0.5  # U(-1, 1)
-    run = recover_stage.run_cg(x, targets, init, padding=2, tol=1e-13, max_iter=300,
+    run = c0.run_cg(x, targets, init, padding=2, tol=1e-13, max_iter=300,
                                memory=None, separable=True, true_weights=weights, stream=QUIET)
     assert run.converged and run.iterations <= 100
     assert run.gradient_passes == 2 * run.iterations
-    errors = recover_stage.errors(run.weights, run.curve[-1]["loss"], weights,
+    errors = c0.errors(run.weights, run.curve[-1]["loss"], weights,
                                   np.linalg.norm(targets))
     assert errors["relative_weight_error"] < 1e-6 and errors["relative_output_error"] < 1e-6
     assert [r["step"] for r in run.curve] == list(range(run.iterations + 1))
@@ -169,47 +161,37 @@ def test_cg_recovers_the_weights_and_records_its_curve(tiny):
 
 def test_cg_reports_hitting_its_cap_as_not_converged(tiny):
     x, targets, weights = tiny
-    init = recover_stage.initial_weights(weights.shape, seed=0)
-    run = recover_stage.run_cg(x, targets, init, padding=2, tol=1e-13, max_iter=3,
+    init = c0.initial_weights(weights.shape, seed=0)
+    run = c0.run_cg(x, targets, init, padding=2, tol=1e-13, max_iter=3,
                                memory=None, separable=True, true_weights=weights, stream=QUIET)
     assert not run.converged and run.iterations == 3 and len(run.curve) == 4
 
 
 def test_sgd_stops_at_its_tolerance_or_its_cap(tiny):
     x, targets, weights = tiny
-    init = recover_stage.initial_weights(weights.shape, seed=0)
+    init = c0.initial_weights(weights.shape, seed=0)
     settings = dict(padding=2, lr=0.05, momentum=0.9, batch_size=2, seed=0,
                     true_weights=weights, stream=QUIET)
-    capped = recover_stage.run_sgd(x, targets, init, max_epochs=4, tol=1e-6, **settings)
+    capped = c0.run_sgd(x, targets, init, max_epochs=4, tol=1e-6, **settings)
     assert not capped.converged and capped.gradient_passes == 4 and capped.iterations == 12
     assert len(capped.curve) == 5
     assert capped.curve[-1]["loss"] < capped.curve[0]["loss"]
-    loose = recover_stage.run_sgd(x, targets, init, max_epochs=50, tol=0.5, **settings)
+    loose = c0.run_sgd(x, targets, init, max_epochs=50, tol=0.5, **settings)
     assert loose.converged and loose.curve[-1]["relative_output_error"] <= 0.5
     assert loose.gradient_passes < 50
 
 
 def test_sgd_divergence_says_to_lower_the_learning_rate(tiny):
     x, targets, weights = tiny
-    init = recover_stage.initial_weights(weights.shape, seed=0)
+    init = c0.initial_weights(weights.shape, seed=0)
     with pytest.raises(RuntimeError, match="lower c0.sgd.lr"), np.errstate(all="ignore"):
-        recover_stage.run_sgd(x, targets, init, padding=2, lr=1e3, momentum=0.9, batch_size=2,
+        c0.run_sgd(x, targets, init, padding=2, lr=1e3, momentum=0.9, batch_size=2,
                               max_epochs=50, tol=1e-6, seed=0, true_weights=weights, stream=QUIET)
-
-
-@pytest.mark.parametrize("setting, value", [("max_iter", 0), ("tol", -1.0)])
-def test_bad_cg_settings_are_named(tiny, setting, value):
-    x, targets, weights = tiny
-    settings = dict(padding=2, tol=1e-13, max_iter=10, memory=None, separable=True,
-                    true_weights=weights, stream=QUIET)
-    settings[setting] = value
-    with pytest.raises(ValueError, match=f"c0.cg.{setting}"):
-        recover_stage.run_cg(x, targets, weights, **settings)
 
 
 def test_least_squares_reference_and_condition_number(tiny):
     x, targets, weights = tiny
-    reference, condition = recover_stage.least_squares_reference(x, targets, 5, padding=2)
+    reference, condition = c0.least_squares_reference(x, targets, 5, padding=2)
     assert np.allclose(reference, weights, atol=1e-9)
     assert condition > 1e3  # natural-like images make ill-conditioned patches
 
@@ -224,15 +206,15 @@ def test_a_differently_drawn_weights_file_is_recovered_with_the_default_settings
     drawn = (rng.normal(0, 0.5, SHAPE) if draw == "normal_0.5"
              else rng.uniform(-1, 1, SHAPE).astype(np.float32))
     np.save(tmp_path / "other.npy", drawn)
-    weights = targets_stage.load_weights(tmp_path / "other.npy", SHAPE).astype(np.float64)
-    x = targets_stage.scale_images(cifar_or_natural_like(30))
-    targets = targets_stage.c0_outputs(weights, x, DEFAULTS.padding)
-    init = recover_stage.initial_weights(SHAPE, DEFAULTS.init_seed)
+    weights = c0.load_weights(tmp_path / "other.npy", SHAPE).astype(np.float64)
+    x = c0.scale_images(cifar_or_natural_like(30))
+    targets = c0.c0_outputs(weights, x, DEFAULTS.padding)
+    init = c0.initial_weights(SHAPE, DEFAULTS.init_seed)
     cg = DEFAULTS.cg
-    run = recover_stage.run_cg(x, targets, init, padding=DEFAULTS.padding, tol=cg.tol,
+    run = c0.run_cg(x, targets, init, padding=DEFAULTS.padding, tol=cg.tol,
                                max_iter=cg.max_iter, memory=cg.memory, separable=cg.separable,
                                true_weights=weights, stream=QUIET)
-    errors = recover_stage.errors(run.weights, run.curve[-1]["loss"], weights,
+    errors = c0.errors(run.weights, run.curve[-1]["loss"], weights,
                                   np.linalg.norm(targets))
     assert run.converged
     assert errors["relative_weight_error"] <= 1e-6
@@ -242,32 +224,31 @@ def test_a_differently_drawn_weights_file_is_recovered_with_the_default_settings
 # --- both stage scripts, end to end, in a scratch project ---------------------------------------
 
 def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
-    (tmp_path / "stages").mkdir()
-    for name in ("c0_targets", "c0_recover"):
-        source = (ROOT / "stages" / f"{name}.py").read_text()
-        (tmp_path / "stages" / f"{name}.py").write_text(source)
     rng = np.random.default_rng(3)
-    (tmp_path / "data" / "cifar10").mkdir(parents=True)
-    np.save(tmp_path / "data" / "cifar10" / "images.npy", natural_like_images(5, 10, rng))
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     np.save(mirror / "C0_weights.npy", rng.normal(0, 0.2, (3, 3, 5, 5)))
-    c0 = OmegaConf.to_container(DEFAULTS)
-    c0.update(out_channels=3, weights_sha256=sha256(mirror / "C0_weights.npy"))
-    c0["sgd"].update(max_epochs=3, batch_size=2)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"mirror": None}, "c0": c0}))
+    settings = OmegaConf.to_container(DEFAULTS)
+    settings.update(out_channels=3, weights_sha256=sha256(mirror / "C0_weights.npy"))
+    settings["sgd"].update(max_epochs=3, batch_size=2)
+    project = stage_project(tmp_path / "project", ["c0_targets", "c0_recover"],
+                            {"data": {"mirror": None}, "c0": settings})
+    (project / PATHS["cifar10"]).mkdir(parents=True)
+    np.save(project / PATHS["cifar10"] / "images.npy", natural_like_images(5, 10, rng))
     env = {**os.environ, MIRROR_ENV: str(mirror)}
 
     def run(script: str) -> str:
-        result = subprocess.run([sys.executable, f"stages/{script}.py"], cwd=tmp_path, env=env,
+        result = subprocess.run([sys.executable, f"stages/{script}.py"], cwd=project, env=env,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    run("c0_targets")
+    assert run("c0_targets").startswith("c0_targets: C0 (3, 3, 5, 5) from mirror")
     out = run("c0_recover")
     assert out.count("\n") < 20  # compact progress
-    reports = tmp_path / "reports" / "c0"
+    assert {p.name for p in (project / PATHS["c0"]).iterdir()} == {
+        "C0_weights.npy", "inputs.npy", "targets.npy"}
+    reports = project / PATHS["reports"] / "c0"
     targets = json.loads((reports / "targets.json").read_text())
     assert targets["weights"]["source"].startswith("mirror") and str(mirror) not in str(targets)
     metrics = json.loads((reports / "metrics.json").read_text())
@@ -289,6 +270,6 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
 def test_a_weights_file_other_than_the_pinned_one_is_refused_with_the_fix(tmp_path):
     path = tmp_path / "C0_weights.npy"
     np.save(path, np.zeros((2, 3, 5, 5)))
-    assert targets_stage.check_digest(path, None) == sha256(path)
+    assert c0.check_digest(path, None) == sha256(path)
     with pytest.raises(ValueError, match=f"set c0.weights_sha256 to {sha256(path)}"):
-        targets_stage.check_digest(path, "0" * 64)
+        c0.check_digest(path, "0" * 64)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import stage_project, write_prepared_mnist
+from helpers import PATHS, stage_project, write_prepared_idx
 
 # lr 100 with lambda 0.1: every step multiplies the weights by about 1 - 2 * lr * lambda = -19
 # (the L2 penalty's gradient), so they overflow float32 within a few epochs; lr 0.1 learns.
@@ -18,14 +18,14 @@ DIVERGING, LEARNING = "lambda_0.1-lr_100.0", "lambda_0.1-lr_0.1"
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    project = stage_project(tmp_path_factory.mktemp("sweep"), ["sweep_point", "select_best"],
+    project = stage_project(tmp_path_factory.mktemp("sweep"), ["sweep_point", "select_point"],
                             {"linear": LINEAR, "model": "linear"})
-    write_prepared_mnist(project / "data" / "mnist")
+    write_prepared_idx(project / PATHS["idx"])
     outputs = {}
     for lr in LINEAR["grid"]["lr"]:
         outputs[lr] = run(project, "sweep_point.py", "model=linear", f"+linear.lr={lr}",
                           "+linear.lambda=0.1")
-    outputs["select"] = run(project, "select_best.py", "model=linear")
+    outputs["select"] = run(project, "select_point.py", "model=linear")
     return project, outputs
 
 

@@ -12,7 +12,8 @@ import pytest
 import barenet
 
 PACKAGE_DIR = Path(barenet.__file__).parent
-CORE_MODULES = {"_checks", "gradcheck", "losses", "nn", "optim", "scalar", "train"}
+CORE_MODULES = {"checks", "conv", "data", "fast_paths", "gradcheck", "losses", "nn", "optim",
+                "scalar", "train"}
 FORBIDDEN_MODULES = ("torch", "torchvision", "matplotlib")
 
 IMPORT_EVERYTHING = """

@@ -61,9 +61,9 @@ def test_changing_one_grid_value_reruns_only_that_point_and_downstream(repo):
     try:
         out = run(repo, "dvc", "repro").stdout
         ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running")}
-        assert {"linear_sweep@0.05-0.0", "linear_select"} <= ran
-        assert not ran & {"linear_sweep@0.1-0.0", "prepare_mnist", "sklearn_baseline",
-                          "mlp_sweep@0.05-128", "mlp_final", "blur", "c0_recover"}
+        assert {"linear_sweep@0.05-0.0", "select@linear"} <= ran
+        assert not ran & {"linear_sweep@0.1-0.0", "prepare_idx", "sklearn_baseline",
+                          "mlp_sweep@0.05-128", "select@mlp", "final@mlp", "blur", "c0_recover"}
     finally:
         (repo / "params.yaml").write_text(params)
         run(repo, "dvc", "repro")
@@ -137,11 +137,11 @@ def test_a_second_data_set_plugs_in_with_one_yaml_file(repo, tmp_path):
     result = run(repo, "dvc", "exp", "run", "-S", "data=tiny", mirror=mirror)
     ran = {line.split("'")[1] for line in result.stdout.splitlines()
            if line.startswith("Running")}
-    assert {"prepare_mnist", "linear_final", "mlp_final", "sklearn_baseline",
-            "linear_fraction_summary", "mlp_fraction_summary"} <= ran
+    assert {"prepare_idx", "final@linear", "final@mlp", "sklearn_baseline",
+            "fraction@linear-0.5", "fraction_summary@linear", "fraction_summary@mlp"} <= ran
     assert not ran & {"prepare_cifar10", "blur", "c0_targets", "c0_recover", "scalar_grad"}
     assert "tiny-test-labels is not pinned" in result.stdout + result.stderr
-    data = json.loads((repo / "reports/data/mnist.json").read_text())
+    data = json.loads((repo / "reports/data/idx.json").read_text())
     assert data["dataset"] == "tiny" and data["counts"] == {"train": 320, "val": 80, "test": 100}
     assert data["class_counts"]["test"] == [25, 25, 25, 25]
     for model in ("linear", "mlp"):

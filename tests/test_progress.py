@@ -12,8 +12,7 @@ import sys
 import termios
 
 import numpy as np
-import yaml
-from helpers import ROOT, stage_project, write_prepared_mnist
+from helpers import PATHS, stage_project, write_prepared_idx
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -76,12 +75,12 @@ def open_terminal() -> tuple[int, int]:
 
 def test_on_a_terminal_it_draws_a_tqdm_bar_instead_of_lines():
     master, slave = open_terminal()
-    with open(slave, "w") as terminal, Progress("mlp_final", 20, stream=terminal) as progress:
+    with open(slave, "w") as terminal, Progress("final@mlp", 20, stream=terminal) as progress:
         for epoch in range(1, 21):
             progress.update(epoch, f"val acc {epoch / 20:.4f}")
     text = read_terminal(master)
-    assert "mlp_final: 100%|" in text and "20/20" in text and "val acc 1.0000" in text
-    assert "mlp_final epoch" not in text  # no log lines
+    assert "final@mlp: 100%|" in text and "20/20" in text and "val acc 1.0000" in text
+    assert "final@mlp epoch" not in text  # no log lines
 
 
 # --- real stages --------------------------------------------------------------------------------
@@ -97,8 +96,8 @@ SWEEP_POINT = [sys.executable, "stages/sweep_point.py", "model=linear", "+linear
 def classifier_project(tmp_path):
     project = stage_project(tmp_path, ["sweep_point", "final"],
                             {"linear": LINEAR, "mlp": MLP, "model": "linear"})
-    write_prepared_mnist(project / "data" / "mnist")
-    write_json(project / "reports" / "mlp" / "best.json", {"lr": 0.05, "batch_size": 32})
+    write_prepared_idx(project / PATHS["idx"])
+    write_json(project / PATHS["reports"] / "mlp" / "best.json", {"lr": 0.05, "batch_size": 32})
     return project
 
 
@@ -115,7 +114,7 @@ def test_stages_off_a_terminal_log_a_few_lines_per_run(tmp_path):
     assert sweep_lines[-2].startswith("linear_sweep lambda_0.0-lr_0.1 epoch 40/40: train acc")
     assert sweep_lines[-1].startswith("linear_sweep lambda_0.0-lr_0.1: val acc")
     assert 3 <= len(final_lines) <= LOG_LINES + 2  # 30 epochs: ~10 lines and the result
-    assert final_lines[-2].startswith("mlp_final epoch 30/30: train acc")
+    assert final_lines[-2].startswith("final@mlp epoch 30/30: train acc")
     assert "\r" not in sweep.stdout + final.stdout  # no bar redraws in a log
 
 
@@ -133,15 +132,14 @@ def test_a_stage_on_a_terminal_draws_a_bar(tmp_path):
 
 
 def test_c0_recovery_of_500_epochs_off_a_terminal_logs_about_20_lines(tmp_path):
-    c0 = yaml.safe_load((ROOT / "conf" / "c0" / "default.yaml").read_text())
-    c0.update(out_channels=2, kernel_size=3, padding=1)
-    c0["sgd"].update(max_epochs=500, tol=1e-30, batch_size=1)  # runs all 500 epochs
+    c0 = {"out_channels": 2, "kernel_size": 3, "padding": 1,
+          "sgd": {"max_epochs": 500, "tol": 1e-30, "batch_size": 1}}  # runs all 500 epochs
     project = stage_project(tmp_path, ["c0_recover"], {"c0": c0})
     rng = np.random.default_rng(0)
     x, weights = rng.random((3, 3, 6, 6)), rng.normal(0, 0.3, (2, 3, 3, 3))
     for name, array in (("inputs", x), ("C0_weights", weights),
                         ("targets", conv2d_forward(x, weights, padding=1)[0])):
-        save_npy(project / "data" / "c0" / f"{name}.npy", array)
+        save_npy(project / PATHS["c0"] / f"{name}.npy", array)
     result = subprocess.run([sys.executable, "stages/c0_recover.py"], cwd=project,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, stage_project
+from helpers import PARAMS, ROOT, stage_project
 from hypothesis import given
 from hypothesis import strategies as st
 
 from study.params import compose
-from study.validate import RULES, config_problems, leaves, rule_for
+from study.validate import RULES, config_problems, fix_hint, leaves, rule_for
 
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 # the keys dvc.yaml adds for one sweep or fraction point (`+linear.lr=...`), not in params.yaml
 POINT_KEYS = ["linear.lr", "linear.lambda", "mlp.lr", "mlp.batch_size", "fraction.fraction"]
 # where a person sets a point's value: the grid (or fraction.values), never the point key itself
@@ -97,7 +96,14 @@ def test_every_numeric_knob_has_an_expected_kind_here():
 
 
 def test_the_study_config_is_valid():
-    assert config_problems(PARAMS, ROOT) == []
+    assert config_problems(PARAMS) == []
+
+
+@pytest.mark.parametrize("key", sorted(leaves(PARAMS)))
+def test_every_hint_names_a_place_that_exists(key):
+    """fix_hint does not read conf/: the file or folder it names must be there."""
+    place = re.search(r"fix it in (\S+) and run `make params`", fix_hint(key, PARAMS))[1]
+    assert (ROOT / place).exists(), f"{key}: {place}"
 
 
 @st.composite
@@ -120,17 +126,19 @@ def invalid_overrides(draw) -> tuple[str, str]:
 def test_an_invalid_override_is_one_clear_line_naming_the_key(case):
     key, override = case
     composed = yaml.safe_load(compose(ROOT, [override]))
-    problems = config_problems(composed, ROOT)
+    problems = config_problems(composed)
     naming = [p for p in problems if re.match(rf"{re.escape(key)}(\[\d+\])? must ", p)]
     assert naming, (override, problems)
     line = naming[0]
     assert "\n" not in line and ", got " in line
-    assert f"-S {SET_AS.get(key, key)}=" in line and "fix it in conf/" in line
+    group = key.split(".")[0]
+    assert f"-S {SET_AS.get(key, key)}=" in line and f"fix it in conf/{group}/ and run" in line
 
 
 @pytest.mark.parametrize("key, value, message", [
     ("linear.lr", -1, r"linear\.lr must be a finite number > 0, got -1 "
-                      r"\(fix it in conf/linear/default\.yaml"),
+                      r"\(fix it in conf/linear/ and run `make params`, or override it: "
+                      r"dvc exp run -S linear\.grid\.lr=\.\.\.\)$"),
     ("linear.dtype", "float16", r"must be one of \['float32', 'float64'\]"),
     ("model", "cnn", r"model must be one of \['linear', 'mlp'\].*conf/config\.yaml"),
     ("cifar10.source", "web", r"cifar10\.source must be one of"),
@@ -138,14 +146,21 @@ def test_an_invalid_override_is_one_clear_line_naming_the_key(case):
     ("scalar.points", [[2, 4, 0]], r"scalar\.points\[0\].*z\^2 is 0.*non-zero z"),
     ("scalar.points", [[2, 4, float("nan")]], r"scalar\.points\[0\] must be three finite"),
     ("scalar.points", [], r"scalar\.points must be a non-empty list"),
+    ("scalar.points", [[1, 2]], r"scalar\.points\[0\] must be three finite numbers"),
+    ("scalar.points", [[1, 2, 3], [1, "a", 3]], r"scalar\.points\[1\] must be three finite"),
     ("blur.kernel", [1, 2], r"blur\.kernel must have an odd number of weights"),
+    ("blur.kernel", [], r"blur\.kernel must be a non-empty list"),
+    ("blur.kernel", 3, r"blur\.kernel must be a non-empty list, got 3"),
     ("blur.kernel", [1, -2, 1], r"blur\.kernel\[1\] must be a finite number >= 0"),
+    ("blur.kernel", [1, math.inf, 1], r"blur\.kernel\[1\] must be a finite number"),
+    ("blur.kernel", [1, "2", 1], r"blur\.kernel\[1\] must be a finite number"),
     ("blur.kernel", [0, 0, 0], r"blur\.kernel must have a positive sum"),
     ("c0.weights_sha256", "abc", r"c0\.weights_sha256 must be a SHA-256"),
     ("c0.cg.memory", 0, r"c0\.cg\.memory must be an integer >= 1"),
     ("c0.cg.separable", "yes", r"c0\.cg\.separable must be true or false"),
     ("linear.shift", 28, r"linear\.shift must be an integer in 0\.\.27"),
     ("data.root", "", r"data\.root must be a non-empty string"),
+    ("data.val_fraction", 1.0, r"data\.val_fraction must be a finite number in \(0, 1\)"),
 ])
 def test_structured_and_named_knobs(key, value, message):
     config = yaml.safe_load(yaml.safe_dump(PARAMS))
@@ -154,14 +169,14 @@ def test_structured_and_named_knobs(key, value, message):
     for section in sections:
         target = target[section]
     target[name] = value
-    problems = config_problems(config, ROOT)
+    problems = config_problems(config)
     assert len(problems) == 1 and re.search(message, problems[0]), problems
 
 
 def test_settings_that_do_not_fit_together_are_named():
     config = yaml.safe_load(compose(ROOT, ["blur.n_images=20", "cifar10.n_images=10",
                                            "c0.kernel_size=37", "c0.padding=2"]))
-    problems = config_problems(config, ROOT)
+    problems = config_problems(config)
     assert len(problems) == 2
     assert problems[0].startswith("blur.n_images must be at most cifar10.n_images (10")
     assert problems[1].startswith("c0.kernel_size must fit the 32x32 images plus c0.padding "
@@ -170,14 +185,14 @@ def test_settings_that_do_not_fit_together_are_named():
 
 def test_a_point_too_large_for_the_finite_difference_step_is_named():
     config = yaml.safe_load(compose(ROOT, ["scalar.points=[[2,4,1],[1e300,1,1]]"]))
-    problems = config_problems(config, ROOT)
+    problems = config_problems(config)
     assert len(problems) == 1 and problems[0].startswith("scalar.points[1] = [1e+300, 1, 1]: ")
     assert "-S scalar.points=..." in problems[0]
 
 
 def test_every_problem_is_reported_not_only_the_first():
     config = yaml.safe_load(compose(ROOT, ["linear.epochs=0", "mlp.hidden=-3", "c0.sgd.tol=0"]))
-    keys = [p.split(" ")[0] for p in config_problems(config, ROOT)]
+    keys = [p.split(" ")[0] for p in config_problems(config)]
     assert keys == ["linear.epochs", "mlp.hidden", "c0.sgd.tol"]
 
 

@@ -223,9 +223,9 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
 def _data_set_problems(data) -> list[tuple[str, str]]:
     """How the values defining the classification data set fit together (each value alone is
     checked by its rule)."""
-    if not isinstance(data, Mapping):
-        return []
-    files = data.get("files") if isinstance(data.get("files"), Mapping) else {}
+    if not isinstance(data, Mapping) or not isinstance(data.get("files"), Mapping):
+        return []  # absent settings are not required here; a non-mapping fails its own rules
+    files = data["files"]
     missing = [r for r in ROLES if r not in files]
     unexpected = [r for r in files if r not in ROLES]
     if missing or unexpected:

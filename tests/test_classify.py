@@ -1,20 +1,23 @@
-"""The pure pieces the stage scripts are glue around: sweep naming, selection, tables,
-subsets, and the atomic writers."""
-
-import json
-import os
-from pathlib import Path
+"""The classifier experiments' pure pieces (study.classify): sweep naming, the selection and its
+tables, the chosen point put in place, fraction subsets, and the prepared data's
+standardisation."""
 
 import numpy as np
 import pytest
-from helpers import load_stage
 
-from study.classify import grid_points, point_name, select_best
-from study.io import atomic_path, save_npy, write_json
-
-STAGES = Path(__file__).resolve().parents[1] / "stages"
-
-
+from study.classify import (
+    _standardised,
+    best_point,
+    fraction_subset,
+    fraction_summary_outputs,
+    grid_points,
+    load_prepared,
+    point_name,
+    selection_outputs,
+    with_chosen_point,
+)
+from study.data import train_pixel_statistics
+from study.io import Table, save_npy, write_json
 
 
 def result(lr, lam, acc, loss, diverged=None):
@@ -29,61 +32,58 @@ def test_grid_points_follow_dvc_matrix_order_and_names():
         "lambda_0.0-lr_0.1", "lambda_1e-05-lr_0.1", "lambda_0.0-lr_0.01", "lambda_1e-05-lr_0.01"]
 
 
-def test_select_best_prefers_accuracy_then_lower_loss_and_skips_diverged():
+def test_best_point_prefers_accuracy_then_lower_loss_and_skips_diverged():
     results = [result(1.0, 0, None, None, diverged=2), result(0.1, 0, 0.9, 0.3),
                result(0.01, 0, 0.9, 0.2), result(0.001, 0, 0.8, 0.1)]
-    assert select_best(results)["point"]["lr"] == 0.01
+    assert best_point(results)["point"]["lr"] == 0.01
 
 
-def test_select_best_when_everything_diverged_says_what_to_do():
+def test_best_point_when_everything_diverged_says_what_to_do():
     with pytest.raises(ValueError, match="lower the learning rates"):
-        select_best([result(1.0, 0, None, None, diverged=1)])
+        best_point([result(1.0, 0, None, None, diverged=1)])
 
 
-def test_sweep_table_and_markdown_mark_the_choice_and_divergence():
-    select = load_stage("select_best")
+def test_selection_tables_mark_the_choice_and_divergence():
     results = [result(0.1, 0.0, 0.91, 0.3), result(9.0, 0.0, None, None, diverged=1)]
-    best = select_best(results)
-    text = select.markdown(results, ["lr", "lambda"], best)
-    assert "**0.9100** (chosen)" in text and "diverged (epoch 1)" in text
-    header, rows = select.sweep_table(results, ["lr", "lambda"])
-    assert header[:3] == ["lr", "lambda", "val_accuracy"] and rows[1][2] is None
-    cells = select.heatmap_rows(results, ["lr", "lambda"])
+    outputs, summary = selection_outputs({"lr": [0.1, 9.0], "lambda": [0.0]}, results)
+    assert "**0.9100** (chosen)" in outputs["sweep.md"]
+    assert "diverged (epoch 1)" in outputs["sweep.md"]
+    table = outputs["sweep.csv"]
+    rows = list(table.rows)
+    assert isinstance(table, Table) and table.header[:3] == ["lr", "lambda", "val_accuracy"]
+    assert rows[1][2] is None and rows[1][-1] == 1
+    cells = outputs["heatmap.json"]
     assert {c["metric"] for c in cells} == {"val accuracy", "val loss"} and len(cells) == 4
+    assert outputs["best.json"] == {"lr": 0.1, "lambda": 0.0, "val_accuracy": 0.91,
+                                    "val_loss": 0.3}
+    assert "(1 diverged)" in summary
 
 
-def test_fraction_subset_is_seeded_sized_and_validated():
-    fraction = load_stage("fraction_point")
-    rows = fraction.subset(1000, 0.1, seed=0)
+def test_the_chosen_point_replaces_the_grid_values_in_a_copy():
+    section = {"grid": {"lr": [0.1, 0.01], "lambda": [0.0]}, "epochs": 3}
+    chosen_section, chosen = with_chosen_point(section, {"lr": 0.01, "lambda": 0.0,
+                                                         "val_accuracy": 0.9, "val_loss": 0.3})
+    assert chosen == {"lr": 0.01, "lambda": 0.0}
+    assert chosen_section == {**section, **chosen} and "lr" not in section
+
+
+def test_fraction_subset_is_seeded_and_sized():
+    rows = fraction_subset(1000, 0.1, seed=0)
     assert len(rows) == 100 and len(set(rows)) == 100 and np.all(np.diff(rows) > 0)
-    assert np.array_equal(rows, fraction.subset(1000, 0.1, seed=0))
-    assert len(fraction.subset(1000, 1.0, seed=0)) == 1000
-    with pytest.raises(ValueError, match="fraction"):
-        fraction.subset(1000, 0.0, seed=0)
+    assert np.array_equal(rows, fraction_subset(1000, 0.1, seed=0))
+    assert len(fraction_subset(1000, 1.0, seed=0)) == 1000
+    assert len(fraction_subset(1000, 1e-6, seed=0)) == 1  # never an empty training set
 
 
-def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
-    target = tmp_path / "metrics.json"
-    write_json(target, {"a": 1})
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text('{"a": ')  # half written, then the stage dies
-        raise RuntimeError("killed")
-    assert json.loads(target.read_text()) == {"a": 1}
-    assert sorted(os.listdir(tmp_path)) == ["metrics.json"]  # no temp file left behind
-
-
-def test_npy_bytes_depend_only_on_the_array(tmp_path):
-    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    save_npy(tmp_path / "a.npy", a)
-    save_npy(tmp_path / "b.npy", a.copy())
-    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
-    assert np.array_equal(np.load(tmp_path / "a.npy"), a)
+def test_fraction_summary_tabulates_the_points_in_order():
+    points = [{"fraction": 0.5, "n_train": 10, "test_accuracy": 0.8},
+              {"fraction": 1.0, "n_train": 20, "test_accuracy": None}]  # diverged
+    outputs, _ = fraction_summary_outputs(points)
+    assert outputs["fraction.json"] == {"0.5": 0.8, "1.0": None}
+    assert list(outputs["fraction.csv"].rows) == [(0.5, 10, 0.8), (1.0, 20, None)]
 
 
 def test_standardisation_uses_the_train_split_only(tmp_path):
-    from study.classify import load_prepared, train_pixel_statistics
-    from study.io import write_json
-
     pixels = {"train": 0, "val": 200, "test": 255}  # val and test far from train
     for split, value in pixels.items():
         images = np.full((3, 28, 28), value, dtype=np.uint8)
@@ -104,9 +104,7 @@ def test_standardisation_uses_the_train_split_only(tmp_path):
     assert data.preprocessing["background"] == pytest.approx(float(data.x["train"][1, 0]))
 
 
-def test_chunked_standardisation_gives_the_bits_of_the_whole_array(tmp_path):
-    from study.classify import _standardised, train_pixel_statistics
-
+def test_chunked_standardisation_gives_the_bits_of_the_whole_array():
     images = np.random.default_rng(0).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
     stats = train_pixel_statistics(images)
     whole = ((images.reshape(1000, -1) / 255.0 - stats["mean"]) / stats["std"]).astype("float32")
@@ -115,9 +113,6 @@ def test_chunked_standardisation_gives_the_bits_of_the_whole_array(tmp_path):
 
 
 def test_data_from_an_older_prepare_stage_is_refused(tmp_path):
-    from study.classify import load_prepared
-    from study.io import write_json
-
     write_json(tmp_path / "meta.json", {"class_names": ["a", "b", "c"]})
-    with pytest.raises(ValueError, match="dvc repro prepare_mnist"):
+    with pytest.raises(ValueError, match="dvc repro prepare_idx"):
         load_prepared(tmp_path, "float32")

@@ -1,30 +1,32 @@
-"""The scalar_grad stage's core: value, gradient and finite-difference check of the assignment's
-f at its four points, the readable expression, config validation, the Markdown table, and one
-run of the script itself on a params.yaml of its own."""
+"""The scalar-gradient experiment (study.scalar): value, gradient and finite-difference check of
+the assignment's f at its four points, the readable expression, the Markdown table, and one run
+of the scalar_grad stage script on a params.yaml of its own. (study.validate checks the
+points and the step: test_validate.py.)"""
 
 import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
-from helpers import load_stage
+from helpers import PATHS, stage_project
 
-ROOT = Path(__file__).resolve().parents[1]
+from barenet.gradcheck import relative_error
+from study.scalar import f_reference, finite_differences, gradient_outputs
+
 POINTS = [[2, 4, 1], [9, 14, 3], [128, 42, 666], [52, 14, 28]]
-
-
-
-
-stage = load_stage("scalar_grad")
+FD_STEP = 1e-5
 
 
 @pytest.fixture(scope="module")
-def records():
-    points, step = stage.check_config(POINTS, 1e-5)
-    return [stage.check_point(p, step) for p in points]
+def outputs():
+    files, _ = gradient_outputs(POINTS, FD_STEP)
+    return files
+
+
+@pytest.fixture(scope="module")
+def records(outputs):
+    return outputs["gradients.json"]
 
 
 def test_gradients_agree_with_finite_differences_at_every_point(records):
@@ -45,7 +47,7 @@ def test_values_are_finite_and_the_check_is_not_vacuous_at_the_large_point(recor
 
 def test_graph_value_matches_the_independent_plain_math_f(records):
     for r in records:
-        assert r["f"] == pytest.approx(stage.f_reference(*r["point"]), rel=1e-14, abs=1e-15)
+        assert r["f"] == pytest.approx(f_reference(*r["point"]), rel=1e-14, abs=1e-15)
 
 
 def test_expression_reads_like_the_formula(records):
@@ -54,32 +56,18 @@ def test_expression_reads_like_the_formula(records):
 
 
 def test_finite_differences_of_a_known_function():
-    grad = stage.finite_differences(lambda x, y, z: x * x + 3 * y - z**3, [2.0, 5.0, 1.0], 1e-5)
+    grad = finite_differences(lambda x, y, z: x * x + 3 * y - z**3, [2.0, 5.0, 1.0], 1e-5)
     assert grad == pytest.approx([4.0, 3.0, -3.0], rel=1e-8)
 
 
 def test_a_wrong_gradient_is_caught():
     wrong = [0.0, 0.5, -0.3]
-    fd = stage.finite_differences(stage.f_reference, [2.0, 4.0, 1.0], 1e-5)
-    assert stage.relative_error(wrong, fd) > 1e-3
+    fd = finite_differences(f_reference, [2.0, 4.0, 1.0], 1e-5)
+    assert relative_error(wrong, fd) > 1e-3
 
 
-@pytest.mark.parametrize(("points", "step", "message"), [
-    ([], 1e-5, r"scalar\.points must be a non-empty list"),
-    ([[1, 2]], 1e-5, r"scalar\.points\[0\] must be three numbers"),
-    ([[1, 2, 3], [1, "a", 3]], 1e-5, r"scalar\.points\[1\]"),
-    ([[1, 2, 0]], 1e-5, r"scalar\.points\[0\].*non-zero z"),
-    ([[1, 2, float("nan")]], 1e-5, r"scalar\.points\[0\] must be finite"),
-    ([[1, 2, 3]], 0, r"scalar\.fd_step"),
-    ([[1, 2, 3]], "1e-5", r"scalar\.fd_step"),
-])
-def test_bad_config_names_the_key(points, step, message):
-    with pytest.raises(ValueError, match=message):
-        stage.check_config(points, step)
-
-
-def test_markdown_table_has_one_row_per_point(records):
-    text = stage.markdown(records, 1e-5)
+def test_markdown_table_has_one_row_per_point(outputs):
+    text = outputs["gradients.md"]
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == len(POINTS)
     assert rows[2].startswith("| 128 | 42 | 666 | -0.31326168")
@@ -87,17 +75,15 @@ def test_markdown_table_has_one_row_per_point(records):
 
 
 def test_stage_script_writes_the_contract(tmp_path):
-    (tmp_path / "stages").mkdir()
-    (tmp_path / "stages" / "scalar_grad.py").write_text(
-        (ROOT / "stages" / "scalar_grad.py").read_text())
-    params = {"scalar": {"points": [[2, 4, 1], [128, 42, 666]], "fd_step": 1e-5}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage_project(tmp_path, ["scalar_grad"],
+                  {"scalar": {"points": [[2, 4, 1], [128, 42, 666]], "fd_step": FD_STEP}})
     result = subprocess.run([sys.executable, "stages/scalar_grad.py"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("scalar_grad: 2 points")
-    written = json.loads((tmp_path / "reports/scalar/gradients.json").read_text())
+    reports = tmp_path / PATHS["reports"] / "scalar"
+    written = json.loads((reports / "gradients.json").read_text())
     assert [r["point"] for r in written] == [[2.0, 4.0, 1.0], [128.0, 42.0, 666.0]]
     assert all(r["fd_rel_error"] < 1e-6 for r in written)
-    assert (tmp_path / "reports/scalar/gradients.md").read_text().count("\n| ") == 3
+    assert (reports / "gradients.md").read_text().count("\n| ") == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "reports", "stages"]
