@@ -1,5 +1,6 @@
 """The C0 experiment: a filter bank C0 = Conv2d(3, out_channels, kernel_size, padding) with
-zero bias makes targets C0(x) on the prepared CIFAR-10 images (scaled to [0, 1]); a fresh layer
+zero bias (its weights from a .npy file: the assignment's C0_weights.npy is not available, so
+the default is a stand-in drawn from N(0, 0.2^2), see conf/c0) makes targets C0(x) on the prepared CIFAR-10 images (scaled to [0, 1]); a fresh layer
 C (bias-free: C0's bias is zero and known) is fitted to them from U(-1, 1) weights by two
 optimisers driven only by barenet's Conv2d gradients of the L2 loss L(W) = sum((C(x) - C0(x))^2),
 and we measure how close C's weights get to C0's.
@@ -192,11 +193,13 @@ def full_loss(layer: bn.Conv2d, x: np.ndarray, targets: np.ndarray) -> float:
 def errors(weights: np.ndarray, loss: float, true_weights: np.ndarray,
            target_norm: float) -> dict:
     """How far ``weights``, whose L2 loss on all images is ``loss``, are from C0's weights and
-    outputs (``target_norm`` = ||C0(x)||, Frobenius)."""
+    outputs (``target_norm`` = ||C0(x)||, Frobenius). output_l2_distance is that loss, the
+    summed squared output difference over all images, as the assignment's L2 loss defines it."""
     diff = weights - true_weights
     return {"max_abs_weight_error": float(np.abs(diff).max()),
             "relative_weight_error": float(np.linalg.norm(diff) / np.linalg.norm(true_weights)),
-            "relative_output_error": float(np.sqrt(loss) / target_norm)}
+            "relative_output_error": float(np.sqrt(loss) / target_norm),
+            "output_l2_distance": float(loss)}
 
 
 def curve_row(step: int, passes: int, loss: float, weights: np.ndarray,
@@ -328,7 +331,7 @@ def curve_rows(run: Run) -> list[list]:
 
 def filters_figure(true_weights: np.ndarray, sgd: Run, cg: Run):
     bound = float(np.abs(true_weights).max())
-    banks = {"C0 (given)": true_weights, "C, SGD + momentum": sgd.weights,
+    banks = {"C0 (stand-in weights)": true_weights, "C, SGD + momentum": sgd.weights,
              "C, conjugate gradient": cg.weights}
     return filter_bank_rows(
         {label: filters_rgb(w, bound) for label, w in banks.items()},
@@ -374,7 +377,8 @@ def make_targets(c0: Mapping, mirror: Path | None, images: np.ndarray,
     x = scale_images(images)
     targets = c0_outputs(weights, x, c0["padding"])
     report = {
-        "weights": {"source": source, "file_name": path.name, "sha256": digest,
+        "weights": {"description": c0["weights_description"], "source": source,
+                    "file_name": path.name, "sha256": digest,
                     "shape": list(weights.shape), "dtype_in_file": str(in_file.dtype),
                     "min": float(weights.min()), "max": float(weights.max()),
                     "std": float(weights.std())},

@@ -231,7 +231,7 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
     """Retrain with the chosen point, then touch the TEST set exactly once: metrics.json
     (train/val/test accuracy and loss, the chosen point, best and worst test class),
     curves.csv (per epoch, train and validation, to show any over-fitting), per_class.csv,
-    confusion.csv (actual, predicted per test image, for DVC's confusion template) and
+    confusion.csv (the test confusion matrix: one row per cell, actual, predicted, count) and
     weights.png; and a summary line."""
     section, chosen = with_chosen_point(section, best)
     with Progress(f"final@{kind}", section["epochs"]) as progress:
@@ -264,9 +264,9 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
         "per_class.csv": Table(["class", "accuracy", "loss"],
                                zip(names, test.per_class_accuracy, test.per_class_loss,
                                    strict=True)),
-        "confusion.csv": Table(["actual", "predicted"],  # one row per test image
-                               [(names[a], names[p]) for a, p in np.ndindex(test.confusion.shape)
-                                for _ in range(test.confusion[a, p])]),
+        "confusion.csv": Table(["actual", "predicted", "count"],
+                               [(names[a], names[p], n)
+                                for (a, p), n in np.ndenumerate(test.confusion)]),
         "weights.png": weight_figure(kind, model, names),
     }, summary
 

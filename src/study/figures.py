@@ -20,6 +20,7 @@ PLOT_ID = re.compile(r"[a-z0-9_]+")
 INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")  # DVC's ${key.path}, read from params.yaml
 # the fields .dvc/plots/heatmap.json facets by and colours by
 HEATMAP_FACET, HEATMAP_VALUE = "metric", "value"
+CONFUSION_COUNT = "count"  # the field .dvc/plots/confusion_counts.json colours and labels by
 
 
 @dataclass(frozen=True)
@@ -125,21 +126,23 @@ def draw_bar_horizontal(plot: PlotDefinition, inputs: ReportInputs):
                                  plot.x_label, plot.y_label, plot.title)
 
 
-def draw_confusion(plot: PlotDefinition, inputs: ReportInputs):
-    """The number of rows with each (x, y) pair of values, x across and y down."""
+def draw_confusion_counts(plot: PlotDefinition, inputs: ReportInputs):
+    """A matrix stored one row per cell: the ``count`` of each (x, y) pair of values, x across
+    and y down, the values in the order the file first names them."""
     path, y_key = plot.only_column()
-    pairs = [(str(row[plot.x]), str(row[y_key])) for row in inputs.records(path)]
-    classes = sorted({value for pair in pairs for value in pair})
-    index = {name: i for i, name in enumerate(classes)}
-    counts = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for x_value, y_value in pairs:
-        counts[index[y_value], index[x_value]] += 1
-    return plots.confusion_matrix(counts, classes, classes, plot.x_label, plot.y_label,
+    rows = inputs.records(path)
+    x_names = list(dict.fromkeys(str(row[plot.x]) for row in rows))
+    y_names = list(dict.fromkeys(str(row[y_key]) for row in rows))
+    counts = np.zeros((len(y_names), len(x_names)), dtype=np.int64)
+    for row in rows:
+        counts[y_names.index(str(row[y_key])), x_names.index(str(row[plot.x]))] = \
+            int(row[CONFUSION_COUNT])
+    return plots.confusion_matrix(counts, x_names, y_names, plot.x_label, plot.y_label,
                                   plot.title)
 
 
 DRAWERS = {"linear": draw_linear, "heatmap": draw_heatmap,
-           "bar_horizontal": draw_bar_horizontal, "confusion": draw_confusion}
+           "bar_horizontal": draw_bar_horizontal, "confusion_counts": draw_confusion_counts}
 
 
 def draw(plot: PlotDefinition, inputs: ReportInputs):

@@ -140,8 +140,8 @@ def load_classifier(inputs: ReportInputs, folder: str, name: str) -> Classifier:
     names = [row["class"] for row in per_class]
     index = {class_name: i for i, class_name in enumerate(names)}
     confusion = np.zeros((len(names), len(names)), dtype=np.int64)
-    for row in inputs.csv(f"{folder}/confusion.csv"):  # one row per test image
-        confusion[index[row["actual"]], index[row["predicted"]]] += 1
+    for row in inputs.csv(f"{folder}/confusion.csv"):  # one row per cell
+        confusion[index[row["actual"]], index[row["predicted"]]] = int(row["count"])
     fraction = [{"fraction": float(row["fraction"]), "n_train": int(row["n_train"]),
                  "test_accuracy": float(row["test_accuracy"]) if row["test_accuracy"] else None}
                 for row in inputs.csv(f"{folder}/fraction.csv")]

@@ -161,6 +161,7 @@ RULES: dict[str, Check] = {
     "blur.pick": one_of("per_class", "first"),
     "c0.weights": optional(text),
     "c0.weights_sha256": optional(sha256_hex),
+    "c0.weights_description": text,
     "c0.out_channels": integer(1),
     "c0.kernel_size": integer(1),
     "c0.padding": integer(0),
