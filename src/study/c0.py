@@ -1,9 +1,10 @@
 """The C0 experiment: a filter bank C0 = Conv2d(3, out_channels, kernel_size, padding) with
 zero bias (its weights from a .npy file: the assignment's C0_weights.npy is not available, so
-the default is a stand-in drawn from N(0, 0.2^2), see conf/c0) makes targets C0(x) on the prepared CIFAR-10 images (scaled to [0, 1]); a fresh layer
-C (bias-free: C0's bias is zero and known) is fitted to them from U(-1, 1) weights by two
-optimisers driven only by barenet's Conv2d gradients of the L2 loss L(W) = sum((C(x) - C0(x))^2),
-and we measure how close C's weights get to C0's.
+the default is a stand-in drawn from N(0, 0.2^2), see conf/c0) makes targets C0(x) on the
+prepared CIFAR-10 images (scaled to [0, 1]); a fresh layer C (bias-free: C0's bias is zero and
+known) is fitted to them from U(-1, 1) weights by two optimisers driven only by barenet's
+Conv2d gradients of the L2 loss L(W) = sum((C(x) - C0(x))^2), and we measure how close C's
+weights get to C0's.
 
 Why recovery is hard: L is quadratic in W with Hessian 2 kron(I_out, P^T P), P the
 (N*H*W, 3*k*k) matrix of image patches. Natural images carry little high-frequency energy, so
