@@ -19,7 +19,8 @@ def main(cfg: DictConfig) -> None:
     out = f"{cfg.paths.reports}/{cfg.model}"
     section = cfg[cfg.model]
     data = load_prepared(cfg.paths.idx, section.dtype)
-    outputs, summary = final_outputs(cfg.model, section, read_json(f"{out}/best.json"), data)
+    outputs, summary = final_outputs(cfg.model, section, read_json(f"{out}/best.json"), data,
+                                     cfg.workers)
     write_outputs(out, outputs)
     print(f"final@{cfg.model}: {summary}", flush=True)
 

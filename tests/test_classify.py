@@ -4,15 +4,18 @@ standardisation."""
 
 import numpy as np
 import pytest
+from helpers import write_prepared_idx
 
 from study.classify import (
     _standardised,
     best_point,
+    final_outputs,
     fraction_subset,
     fraction_summary_outputs,
     grid_points,
     load_prepared,
     point_name,
+    seed_runs,
     selection_outputs,
     with_chosen_point,
 )
@@ -116,3 +119,39 @@ def test_data_from_an_older_prepare_stage_is_refused(tmp_path):
     write_json(tmp_path / "meta.json", {"class_names": ["a", "b", "c"]})
     with pytest.raises(ValueError, match="dvc repro prepare_idx"):
         load_prepared(tmp_path, "float32")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("idx")
+    write_prepared_idx(folder)
+    return load_prepared(folder, "float64")
+
+
+def tiny_section(kind):
+    section = {"lr": 0.05, "lambda": 1e-4, "batch_size": 32, "epochs": 2, "momentum": 0.9,
+               "shift": 1, "lr_decay": 0.9, "dtype": "float64", "seed": 0, "final_seeds": 3,
+               "grid": {"lr": [0.05]}}
+    return {**section, "hidden": 16} if kind == "mlp" else section
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_seed_runs_in_a_process_pool_give_the_bits_of_one_process(tiny_data, kind):
+    serial = seed_runs(kind, tiny_section(kind), tiny_data, [1, 2, 3], workers=1)
+    pooled = seed_runs(kind, tiny_section(kind), tiny_data, [1, 2, 3], workers=2)
+    assert serial == pooled
+    assert [run["seed"] for run in serial] == [1, 2, 3]
+    assert len({run["test_loss"] for run in serial}) == 3  # the seed really changes the run
+
+
+def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):
+    outputs, summary = final_outputs("linear", tiny_section("linear"), {"lr": 0.05}, tiny_data,
+                                     workers=2)
+    metrics = outputs["metrics.json"]
+    seeds = metrics["seeds"]
+    assert list(seeds) == ["0", "1", "2"]
+    assert seeds["0"]["test_accuracy"] == metrics["test"]["accuracy"]  # the headline is seed's
+    values = np.array([s["test_accuracy"] for s in seeds.values()])
+    assert metrics["test"]["accuracy_mean"] == pytest.approx(values.mean())
+    assert metrics["test"]["accuracy_std"] == pytest.approx(values.std(ddof=1))
+    assert "over 3 seeds" in summary

@@ -32,7 +32,7 @@ KIND_BY_NAME = {
     "positive": {"lr", "C", "tol", "fd_step"},
     "non_negative": {"lambda"},
     "count": {"epochs", "max_epochs", "max_iter", "batch_size", "hidden", "n_images",
-              "out_channels", "kernel_size", "memory"},
+              "out_channels", "kernel_size", "memory", "final_seeds", "workers"},
     "index": {"seed", "split_seed", "init_seed", "padding", "shift"},
     "fraction": {"fraction", "values", "lr_decay", "val_fraction"},
     "momentum": {"momentum"},
@@ -131,8 +131,8 @@ def test_an_invalid_override_is_one_clear_line_naming_the_key(case):
     assert naming, (override, problems)
     line = naming[0]
     assert "\n" not in line and ", got " in line
-    group = key.split(".")[0]
-    assert f"-S {SET_AS.get(key, key)}=" in line and f"fix it in conf/{group}/ and run" in line
+    where = f"conf/{key.split('.')[0]}/" if "." in key else "conf/config.yaml"  # a top-level key
+    assert f"-S {SET_AS.get(key, key)}=" in line and f"fix it in {where} and run" in line
 
 
 @pytest.mark.parametrize("key, value, message", [

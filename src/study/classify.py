@@ -6,7 +6,9 @@ model (the one look at the TEST set) and the data-fraction bonus."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+import multiprocessing
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,9 +72,9 @@ def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
     raise ValueError(f"model must be 'linear' or 'mlp', got {kind!r}")
 
 
-def train_classifier(kind: str, section: Mapping, data: Prepared, subset: np.ndarray | None = None,
-          progress: Progress | None = None, train_curves: bool = True
-          ) -> tuple[bn.Module, bn.History]:
+def train_classifier(kind: str, section: Mapping, data: Prepared,
+                     subset: np.ndarray | None = None, progress: Progress | None = None,
+                     train_curves: bool = True) -> tuple[bn.Module, bn.History]:
     """Fit a fresh model with the hyperparameters in ``section`` on the train split (or the
     rows ``subset`` of it), validating after every epoch; the train split is measured after
     every epoch too, or with ``train_curves=False`` after the last one only (sweep and
@@ -226,13 +228,16 @@ def selection_outputs(grid: Mapping[str, list], results: list[dict]) -> tuple[di
                           "val_loss": best["val_loss"]}}, summary
 
 
-def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
-                  ) -> tuple[dict, str]:
+def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
+                  workers: int = 1) -> tuple[dict, str]:
     """Retrain with the chosen point, then touch the TEST set exactly once: metrics.json
     (train/val/test accuracy and loss, the chosen point, best and worst test class),
     curves.csv (per epoch, train and validation, to show any over-fitting), per_class.csv,
     confusion.csv (the test confusion matrix: one row per cell, actual, predicted, count) and
-    weights.png; and a summary line."""
+    weights.png, all of the run with ``seed``; and a summary line. The same point is retrained
+    with the seeds after it (``final_seeds`` runs in all, spread over ``workers`` processes):
+    metrics.json adds each seed's scores and their mean and sample standard deviation, so a
+    reader sees how much of a difference is noise."""
     section, chosen = with_chosen_point(section, best)
     with Progress(f"final@{kind}", section["epochs"]) as progress:
         model, history = train_classifier(kind, section, data, progress=progress)
@@ -240,12 +245,17 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
         raise RuntimeError(f"the chosen point {chosen} diverged in epoch "
                            f"{history.diverged_at_epoch} on retraining")
     test = bn.evaluate(model, data.x["test"], data.y["test"])  # the one look at the test set
+    seed = int(section["seed"])
+    runs = [seed_scores(seed, model, history, test)] + seed_runs(
+        kind, section, data, range(seed + 1, seed + int(section["final_seeds"])), workers)
     names = data.class_names
     order = np.argsort(test.per_class_accuracy, kind="stable")
     metrics = {
         "train": {"accuracy": history.train_accuracy[-1], "loss": history.train_loss[-1]},
-        "val": {"accuracy": history.val_accuracy[-1], "loss": history.val_loss[-1]},
-        "test": {"accuracy": test.accuracy, "loss": test.loss},
+        "val": {"accuracy": history.val_accuracy[-1], "loss": history.val_loss[-1],
+                **accuracy_spread(runs, "val")},
+        "test": {"accuracy": test.accuracy, "loss": test.loss, **accuracy_spread(runs, "test")},
+        "seeds": {str(run["seed"]): run for run in runs},
         "best": chosen,
         "best_class": names[order[-1]],
         "worst_class": names[order[0]],
@@ -253,8 +263,9 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
         "preprocessing": data.preprocessing,
     }
     epochs = range(1, len(history.train_loss) + 1)
-    summary = (f"test accuracy {test.accuracy:.4f} loss {test.loss:.4f}; best class "
-               f"{names[order[-1]]}, worst {names[order[0]]}")
+    summary = (f"test accuracy {test.accuracy:.4f} loss {test.loss:.4f} (over {len(runs)} seeds "
+               f"{metrics['test']['accuracy_mean']:.4f} +- {metrics['test']['accuracy_std']:.4f}); "
+               f"best class {names[order[-1]]}, worst {names[order[0]]}")
     return {
         "metrics.json": metrics,
         "curves.csv": Table(["epoch", "train_loss", "val_loss", "train_accuracy",
@@ -269,6 +280,51 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared
                                 for (a, p), n in np.ndenumerate(test.confusion)]),
         "weights.png": weight_figure(kind, model, names),
     }, summary
+
+
+def seed_scores(seed: int, model: bn.Module, history: bn.History,
+                test: bn.ClassMetrics) -> dict:
+    """One final run's scores, the train split's and validation's after the last epoch."""
+    return {"seed": seed, "train_accuracy": history.train_accuracy[-1],
+            "val_accuracy": history.val_accuracy[-1], "test_accuracy": test.accuracy,
+            "test_loss": test.loss}
+
+
+_SHARED: dict = {}  # what forked workers inherit instead of receiving it pickled
+
+
+def _seed_run(seed: int) -> dict:
+    kind, section, data = _SHARED["kind"], _SHARED["section"], _SHARED["data"]
+    model, history = train_classifier(kind, {**section, "seed": seed}, data, train_curves=False)
+    if history.diverged:
+        raise RuntimeError(f"the chosen point diverged in epoch {history.diverged_at_epoch} "
+                           f"with seed {seed}")
+    return seed_scores(seed, model, history, bn.evaluate(model, data.x["test"], data.y["test"]))
+
+
+def seed_runs(kind: str, section: Mapping, data: Prepared, seeds: Iterable[int],
+              workers: int) -> list[dict]:
+    """``seed_scores`` of the chosen point retrained with each of ``seeds`` (initial weights and
+    batch order), in order. Independent, seeded runs: shared over ``workers`` forked processes
+    they give the same bytes as one after the other."""
+    seeds = list(seeds)
+    _SHARED.update(kind=kind, section=dict(section), data=data)
+    try:
+        if workers == 1 or len(seeds) < 2:
+            return [_seed_run(seed) for seed in seeds]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context) as pool:
+            return list(pool.map(_seed_run, seeds))
+    finally:
+        _SHARED.clear()
+
+
+def accuracy_spread(runs: list[dict], split: str) -> dict:
+    """accuracy_mean and accuracy_std (sample standard deviation, ddof 1; 0 for one run) of the
+    runs' ``<split>_accuracy``."""
+    values = np.array([run[f"{split}_accuracy"] for run in runs], dtype=np.float64)
+    return {"accuracy_mean": float(values.mean()),
+            "accuracy_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
 def weight_figure(kind: str, model: bn.Module, names: list[str]):

@@ -45,6 +45,10 @@ def sig6(value: float) -> str:
     return f"{value:.6g}"
 
 
+def fixed1(value: float) -> str:
+    return f"{value:.1f}"
+
+
 def fixed4(value: float) -> str:
     """A loss or a preprocessing statistic: four decimals."""
     return f"{value:.4f}"
@@ -79,10 +83,11 @@ TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("study", "templates"),
     undefined=jinja2.StrictUndefined,  # a misspelt name fails the render, never shows as ""
     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
-TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, sig3=sig3, sig6=sig6, fixed4=fixed4,
-                         count=count, setting=setting, settings=settings, bracketed=bracketed,
-                         bold_if=bold_if)
+TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, sig3=sig3, sig6=sig6, fixed1=fixed1,
+                         fixed4=fixed4, count=count, setting=setting, settings=settings,
+                         bracketed=bracketed, bold_if=bold_if)
 TEMPLATES.globals.update(MODELS=MODELS, C0_RUNS=C0_RUNS)
+TEMPLATES.tests["last_is_zero"] = lambda values: values[-1] == 0
 
 
 # ------------------------------------------------------------------------------------ rendering

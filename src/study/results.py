@@ -68,7 +68,8 @@ class Classifier:
     """One classifier's reports (reports/<name>/). sweep: heatmap.json's records; per_class:
     per_class.csv's rows; confusion: (K, K) test counts, row = actual class, column =
     predicted, in the order of ``class_names``; fraction: fraction.csv's rows (test_accuracy
-    None where that run diverged)."""
+    None where that run diverged); curves: curves.csv's columns (per epoch); n_val: the
+    validation images."""
     name: str
     metrics: dict
     sweep: list[dict]
@@ -76,6 +77,8 @@ class Classifier:
     class_names: list[str]
     confusion: np.ndarray
     fraction: list[dict]
+    curves: dict[str, list[float]]
+    n_val: int
 
     def class_accuracy(self, class_name: str) -> float:
         return next(row["accuracy"] for row in self.per_class if row["class"] == class_name)
@@ -99,6 +102,70 @@ class Classifier:
         best = self.metrics["best"]
         return SweepGrid(col_key, row_key, cols, rows, values,
                          (rows.index(best[row_key]), cols.index(best[col_key])))
+
+    def runner_up(self) -> dict:
+        """The sweep point second to the chosen one by the selection's rule (validation
+        accuracy, ties to the lower loss), with margin_images: by how many validation images
+        the chosen point beats it."""
+        scores: dict[tuple, dict] = {}
+        for r in self.sweep:
+            point = tuple((k, v) for k, v in r.items() if k not in ("metric", "value"))
+            scores.setdefault(point, {})[r["metric"]] = r["value"]
+        best = self.metrics["best"]
+        ranked = sorted(((s["val accuracy"], -s["val loss"], dict(p))
+                         for p, s in scores.items() if s["val accuracy"] is not None
+                         and dict(p) != best), key=lambda t: t[:2], reverse=True)
+        accuracy, _, point = ranked[0]
+        chosen = next(s["val accuracy"] for p, s in scores.items() if dict(p) == best)
+        return {"point": point, "val_accuracy": accuracy,
+                "margin_images": round((chosen - accuracy) * self.n_val)}
+
+    def seed_noise_images(self) -> float:
+        """The seeds' standard deviation of validation accuracy, in validation images."""
+        return self.metrics["val"]["accuracy_std"] * self.n_val
+
+    def chosen_column(self, metric: str = "val accuracy") -> list[tuple[object, float | None]]:
+        """(row value, metric) down the chosen point's column of the sweep (e.g. each lambda at
+        the chosen learning rate)."""
+        grid = self.sweep_grid(metric)
+        return [(row, values[grid.chosen[1]]) for row, values in zip(grid.rows, grid.values,
+                                                                      strict=True)]
+
+    def column_spread(self) -> dict:
+        """In validation images, down the chosen point's column: ``all``, how far apart its best
+        and worst rows are; ``but_last``, the same without the last (largest) row; ``last_cost``,
+        how far the last row falls below the best of the others."""
+        values = [v for _, v in self.chosen_column() if v is not None]
+        others = values[:-1] or values
+        return {"all": round((max(values) - min(values)) * self.n_val),
+                "but_last": round((max(others) - min(others)) * self.n_val),
+                "last_cost": round((max(others) - values[-1]) * self.n_val)}
+
+    @property
+    def overfitting(self) -> dict:
+        """gap: train minus validation accuracy after the last epoch; best_epoch and
+        best_val_loss: where validation loss is lowest; last_val_loss: where it ends."""
+        val_loss = self.curves["val_loss"]
+        best_epoch = int(np.argmin(val_loss))
+        return {"gap": self.curves["train_accuracy"][-1] - self.curves["val_accuracy"][-1],
+                "best_epoch": int(self.curves["epoch"][best_epoch]),
+                "best_val_loss": val_loss[best_epoch], "last_val_loss": val_loss[-1]}
+
+    def confusions_of(self, class_name: str, n: int) -> list[tuple[str, int]]:
+        """The ``n`` classes the test images of ``class_name`` are most often taken for, with
+        how often (most frequent first, ties in class order; no zeros)."""
+        row = self.confusion[self.class_names.index(class_name)].copy()
+        row[self.class_names.index(class_name)] = 0
+        order = np.argsort(-row, kind="stable")[:n]
+        return [(self.class_names[p], int(row[p])) for p in order if row[p]]
+
+    def gain_per_doubling(self) -> float:
+        """Test accuracy gained per doubling of the training images, from the smallest to the
+        largest share (a straight line in log2 of the images)."""
+        points = [p for p in self.fraction if p["test_accuracy"] is not None]
+        first, last = points[0], points[-1]
+        return (last["test_accuracy"] - first["test_accuracy"]) / np.log2(
+            last["n_train"] / first["n_train"])
 
     @property
     def misclassified(self) -> int:
@@ -133,8 +200,9 @@ class Results:
         return [self.linear, self.mlp]
 
 
-def load_classifier(inputs: ReportInputs, folder: str, name: str) -> Classifier:
-    """The reports of classifier ``name`` in ``folder`` (a path relative to the root)."""
+def load_classifier(inputs: ReportInputs, folder: str, name: str, n_val: int) -> Classifier:
+    """The reports of classifier ``name`` in ``folder`` (a path relative to the root), trained
+    with ``n_val`` validation images."""
     per_class = [{"class": row["class"], "accuracy": float(row["accuracy"]),
                   "loss": float(row["loss"])} for row in inputs.csv(f"{folder}/per_class.csv")]
     names = [row["class"] for row in per_class]
@@ -145,23 +213,27 @@ def load_classifier(inputs: ReportInputs, folder: str, name: str) -> Classifier:
     fraction = [{"fraction": float(row["fraction"]), "n_train": int(row["n_train"]),
                  "test_accuracy": float(row["test_accuracy"]) if row["test_accuracy"] else None}
                 for row in inputs.csv(f"{folder}/fraction.csv")]
+    rows = inputs.csv(f"{folder}/curves.csv")
+    curves = {key: [float(row[key]) for row in rows] for key in rows[0]}
     return Classifier(name, inputs.json(f"{folder}/metrics.json"),
                       inputs.json(f"{folder}/heatmap.json"), per_class, names, confusion,
-                      fraction)
+                      fraction, curves, n_val)
 
 
 def load_results(inputs: ReportInputs, params: dict) -> Results:
     """The reports under ``inputs.root``; ``params`` is the composed configuration (a dict),
     whose paths.reports names the reports' folder."""
     reports = params["paths"]["reports"]
+    data = {name: inputs.json(f"{reports}/data/{name}.json") for name in DATA_SETS}
+    n_val = data["idx"]["counts"]["val"]
     return Results(
-        linear=load_classifier(inputs, f"{reports}/linear", "linear"),
-        mlp=load_classifier(inputs, f"{reports}/mlp", "mlp"),
+        linear=load_classifier(inputs, f"{reports}/linear", "linear", n_val),
+        mlp=load_classifier(inputs, f"{reports}/mlp", "mlp", n_val),
         sklearn=inputs.json(f"{reports}/sklearn/metrics.json"),
         scalar=inputs.json(f"{reports}/scalar/gradients.json"),
         blur=inputs.json(f"{reports}/blur/metrics.json"),
         c0=inputs.json(f"{reports}/c0/metrics.json"),
         c0_targets=inputs.json(f"{reports}/c0/targets.json"),
-        data={name: inputs.json(f"{reports}/data/{name}.json") for name in DATA_SETS},
+        data=data,
         params=params,
     )

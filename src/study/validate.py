@@ -125,11 +125,13 @@ def _classifier(**specific: Check) -> dict[str, Check]:
     """The knobs the linear and MLP sections share, plus their own."""
     return {"lr": check_positive, "lambda": check_non_negative, "batch_size": integer(1),
             "epochs": integer(1), "momentum": MOMENTUM, "shift": integer(0, min(IMAGE_SHAPE) - 1),
-            "lr_decay": PROBABILITY_LIKE, "dtype": DTYPE, "seed": SEED, **specific}
+            "lr_decay": PROBABILITY_LIKE, "dtype": DTYPE, "seed": SEED,
+            "final_seeds": integer(1), **specific}
 
 
 RULES: dict[str, Check] = {
     "model": one_of("linear", "mlp"),
+    "workers": integer(1),
     "paths.*": text,
     "data.name": text,
     "data.root": text,
@@ -177,6 +179,8 @@ RULES: dict[str, Check] = {
     "c0.cg.memory": optional(integer(1)),
     "c0.cg.separable": boolean,
     "report.original.*": check_non_negative,  # the original attempt's results, as quoted
+    **{f"report.original.{key}": each(check_non_negative)
+       for key in ("fraction_shares", "linear_fraction_accuracy", "mlp_fraction_accuracy")},
 }
 GRID = re.compile(r"(?P<model>linear|mlp)\.grid\.(?P<knob>\w+)")
 PATTERNS = {re.compile(re.escape(key).replace(r"\*", r"[^.]+")): check
