@@ -339,7 +339,7 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     assert not any(d.startswith(("data/", "src/study/classify")) for d in stage["deps"])
     assert stage["outs"] == {REPORT: {"cache": False}, f"{reports}/{FIGURES}": {"cache": False}}
     # the settings the report reads
-    assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "c0"}
+    assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "c0", "blur.pick"}
 
 
 def test_write_report_refuses_to_link_a_missing_file(project):
