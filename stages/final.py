@@ -18,7 +18,7 @@ from study.io import read_json, write_outputs
 def main(cfg: DictConfig) -> None:
     out = f"{cfg.paths.reports}/{cfg.model}"
     section = cfg[cfg.model]
-    data = load_prepared(cfg.paths.idx, section.dtype)
+    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
     outputs, summary = final_outputs(cfg.model, section, read_json(f"{out}/best.json"), data,
                                      cfg.workers)
     write_outputs(out, outputs)

@@ -15,8 +15,9 @@ from study.sklearn_baseline import sklearn_baseline_outputs
 
 @stage_main
 def main(cfg: DictConfig) -> None:
-    data = load_prepared(cfg.paths.idx, cfg.sklearn.dtype)
-    outputs, summary = sklearn_baseline_outputs(cfg.sklearn, data)
+    # the same model and inputs as our linear classifier's
+    data = load_prepared(cfg.paths.idx, cfg.sklearn.dtype, cfg.linear.standardise)
+    outputs, summary = sklearn_baseline_outputs(cfg.sklearn, data, cfg.linear.bias)
     write_outputs(f"{cfg.paths.reports}/sklearn", outputs)
     print(f"sklearn_baseline: {summary}", flush=True)
 

@@ -18,7 +18,7 @@ from study.io import write_outputs
 @stage_main
 def main(cfg: DictConfig) -> None:
     section = cfg[cfg.model]
-    data = load_prepared(cfg.paths.idx, section.dtype)
+    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
     outputs, summary = sweep_point_outputs(cfg.model, section, data)
     write_outputs(f"{cfg.paths.reports}/{cfg.model}/sweep", outputs)
     print(f"{cfg.model}_sweep {summary}", flush=True)

@@ -131,8 +131,9 @@ def tiny_data(tmp_path_factory):
 def tiny_section(kind):
     section = {"lr": 0.05, "lambda": 1e-4, "batch_size": 32, "epochs": 2, "momentum": 0.9,
                "shift": 1, "lr_decay": 0.9, "dtype": "float64", "seed": 0, "final_seeds": 3,
-               "grid": {"lr": [0.05]}}
-    return {**section, "hidden": 16} if kind == "mlp" else section
+               "standardise": True, "grid": {"lr": [0.05]}}
+    return ({**section, "hidden": 16} if kind == "mlp"
+            else {**section, "bias": True, "init_std": None})
 
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])

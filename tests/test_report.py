@@ -217,7 +217,13 @@ def derived_numbers(results) -> list[float]:
         first, last = clf.fraction[0], clf.fraction[-1]
         numbers.append((last["test_accuracy"] - first["test_accuracy"])
                        / np.log2(last["n_train"] / first["n_train"]))
-    numbers.append(len(results.linear.class_names) * (28 * 28 + 1))  # the linear model's weights
+    for rungs in results.ablation.values():  # each rung's change, and the whole ladder's
+        tests = [r["test_accuracy_mean"] for r in rungs]
+        numbers += list(np.diff(tests)) + [tests[-1] - tests[0]]
+    sigma_val = [r["val_accuracy_mean"] for r in results.sigma]
+    numbers.append(round((max(sigma_val) - min(sigma_val)) * n_val))
+    bias = 1 if PARAMS["linear"]["bias"] else 0
+    numbers.append(len(results.linear.class_names) * (28 * 28 + bias))  # the linear model's
     ours, sk = results.linear.metrics, results.sklearn
     numbers += [ours["test"]["accuracy"] - sk["test"]["accuracy"],
                 ours["train"]["accuracy"] - ours["test"]["accuracy"],
@@ -339,7 +345,8 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     assert not any(d.startswith(("data/", "src/study/classify")) for d in stage["deps"])
     assert stage["outs"] == {REPORT: {"cache": False}, f"{reports}/{FIGURES}": {"cache": False}}
     # the settings the report reads
-    assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "c0", "blur.pick"}
+    assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "c0", "blur.pick",
+                               "ablation", "sigma.seeds"}
 
 
 def test_write_report_refuses_to_link_a_missing_file(project):

@@ -31,6 +31,7 @@ SET_AS = {"linear.lr": "linear.grid.lr", "linear.lambda": "linear.grid.lambda",
 KIND_BY_NAME = {
     "positive": {"lr", "C", "tol", "fd_step"},
     "non_negative": {"lambda"},
+    "non_negative_or_null": {"init_std"},
     "count": {"epochs", "max_epochs", "max_iter", "batch_size", "hidden", "n_images",
               "out_channels", "kernel_size", "memory", "final_seeds", "workers"},
     "index": {"seed", "split_seed", "init_seed", "padding", "shift"},
@@ -38,11 +39,16 @@ KIND_BY_NAME = {
     "momentum": {"momentum"},
 }
 STRUCTURED = {"scalar.points", "blur.kernel"}  # lists of numbers with their own tests below
+KIND_BY_KEY = {"ablation.epochs.linear": "count", "ablation.epochs.mlp": "count",
+               "ablation.lrs": "positive", "ablation.seeds": "index",
+               "sigma.values": "non_negative", "sigma.seeds": "index"}
 
 
 def kind_of(key: str) -> str | None:
     if key.startswith("report.original."):  # results quoted from the original attempt
         return "non_negative"
+    if key in KIND_BY_KEY:
+        return KIND_BY_KEY[key]
     name = key.split(".")[-1]
     return next((kind for kind, names in KIND_BY_NAME.items() if name in names), None)
 
@@ -63,6 +69,8 @@ INVALID = {
     "positive": st.floats(max_value=0.0) | st.integers(max_value=0) | NOT_A_NUMBER,
     "non_negative": st.floats(max_value=0.0, exclude_max=True) | st.integers(max_value=-1)
     | NOT_A_NUMBER,
+    "non_negative_or_null": st.floats(max_value=0.0, exclude_max=True)
+    | st.integers(max_value=-1) | NOT_A_NUMBER.filter(lambda v: v is not None),
     "count": st.integers(max_value=0) | ANY_FLOAT | NOT_A_NUMBER,  # 2.0 is not a count
     "index": st.integers(max_value=-1) | ANY_FLOAT | NOT_A_NUMBER,
     "fraction": st.floats(max_value=0.0) | st.floats(min_value=1.0, exclude_min=True)

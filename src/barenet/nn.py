@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .checks import check_array, check_positive_int
+from .checks import check_array, check_non_negative, check_positive_int
 from .fast_paths import linear_forward, relu_backward
 
 
@@ -113,13 +113,23 @@ class Linear(Module):
 
 
 class SoftmaxClassifier(Linear):
-    """The assignment's single-layer classifier: scores = x @ W + b with W of shape
-    (n_features, n_classes). ``W`` is a view of ``weight`` (stored (out, in) as in Linear),
-    so the maths and its gradient live in one place. Pair it with ``SoftmaxCrossEntropy``."""
+    """The assignment's single-layer classifier: scores = x @ W + b (or x @ W, the assignment's
+    own, with ``bias=False``) with W of shape (n_features, n_classes). ``W`` is a view of
+    ``weight`` (stored (out, in) as in Linear), so the maths and its gradient live in one place.
+    Pair it with ``SoftmaxCrossEntropy``. ``weight_std``: None initialises like Linear
+    (PyTorch's uniform); a number draws W from N(0, weight_std^2) and zeroes the bias, the
+    assignment's initialisation (weight_std 0 gives all-zero weights)."""
 
     def __init__(self, n_features: int, n_classes: int, bias: bool = True,
-                 rng: np.random.Generator | None = None, dtype=np.float64):
+                 rng: np.random.Generator | None = None, dtype=np.float64,
+                 weight_std: float | None = None):
         super().__init__(n_features, n_classes, bias=bias, rng=rng, dtype=dtype)
+        if weight_std is not None:
+            std = check_non_negative(weight_std, "weight_std")
+            rng = rng if rng is not None else np.random.default_rng(0)
+            self.weight.data = rng.normal(0.0, std, self.weight.shape).astype(dtype)
+            if self.bias is not None:
+                self.bias.data = np.zeros(self.bias.shape, dtype)
 
     @property
     def W(self) -> np.ndarray:

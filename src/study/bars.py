@@ -20,19 +20,21 @@ FRACTIONS = "<each of fraction.values in params.yaml>"
 CONTRACT = {
     "reports/linear/metrics.json": ["test.accuracy", "test.loss", "val.accuracy",
                                     "train.accuracy", "best.lr", "best.lambda", "best_class",
-                                    "worst_class"],
+                                    "worst_class", "test.accuracy_mean", "test.accuracy_std",
+                                    "seeds"],
     "reports/sklearn/metrics.json": ["train.accuracy", "val.accuracy", "test.accuracy"],
     "reports/linear/fraction.json": FRACTIONS,
     "reports/mlp/metrics.json": ["test.accuracy", "test.loss", "val.accuracy", "train.accuracy",
                                  "best.lr", "best.batch_size", "best_class", "worst_class",
-                                 "preprocessing"],
+                                 "preprocessing", "test.accuracy_mean", "test.accuracy_std",
+                                 "seeds"],
     "reports/mlp/fraction.json": FRACTIONS,
     "reports/scalar/gradients.json": ["0.point", "0.expression", "0.f", "0.grad",
                                       "0.fd_rel_error"],
     "reports/blur/metrics.json": ["max_abs_diff_vs_reference"],
     "reports/c0/metrics.json": [f"{opt}.{key}" for opt in ("sgd", "cg") for key in (
-        "max_abs_weight_error", "relative_weight_error", "relative_output_error", "iterations",
-        "converged")],
+        "max_abs_weight_error", "relative_weight_error", "relative_output_error",
+        "output_l2_distance", "iterations", "converged")],
 }
 LINEAR_MIN_TEST_ACCURACY = 0.925
 LINEAR_MAX_GAP_TO_SKLEARN = 0.003

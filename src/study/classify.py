@@ -6,9 +6,7 @@ model (the one look at the TEST set) and the data-fraction bonus."""
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import barenet as bn
 from study.data import IMAGE_SHAPE, seeded_subset
 from study.io import Table, read_json
 from study.plots import image_grid
+from study.pool import fork_map
 from study.progress import Progress
 from study.threads import one_thread
 
@@ -34,19 +33,23 @@ class Prepared:
     preprocessing: dict
 
 
-def load_prepared(data_dir: str | Path, dtype: str) -> Prepared:
-    """Read the prepare stage's outputs; scale pixels to [0, 1], then standardise with the mean
-    and standard deviation of the TRAIN split only (validation and test never leak in)."""
+def load_prepared(data_dir: str | Path, dtype: str, standardise: bool = True) -> Prepared:
+    """Read the prepare stage's outputs; scale pixels to [0, 1], then (``standardise``)
+    standardise with the mean and standard deviation of the TRAIN split only (validation and
+    test never leak in)."""
     data_dir = Path(data_dir)
     meta = read_json(data_dir / "meta.json")
     if "train_pixels" not in meta:
         raise ValueError(f"{data_dir / 'meta.json'} has no train_pixels statistics: it was "
                          "written by an older prepare stage; run `dvc repro prepare_idx`")
     mean, std = meta["train_pixels"]["mean"], meta["train_pixels"]["std"]
+    if not standardise:  # x / 255 alone is (x / 255 - 0) / 1
+        mean, std = 0.0, 1.0
     x = {s: _standardised(np.load(data_dir / f"x_{s}.npy"), mean, std, dtype) for s in SPLITS}
     labels = {s: np.load(data_dir / f"y_{s}.npy").astype(np.int64) for s in SPLITS}
     preprocessing = {"flatten": "28x28 -> 784", "scale": "x / 255",
-                     "standardise": "(x - mean) / std, statistics of the train split",
+                     "standardise": ("(x - mean) / std, statistics of the train split"
+                                     if standardise else "none"),
                      "mean": mean, "std": std, "background": -mean / std, "dtype": dtype}
     return Prepared(x, labels, meta["class_names"], preprocessing)
 
@@ -66,7 +69,8 @@ def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
                 rng: np.random.Generator) -> bn.Module:
     dtype = np.dtype(section["dtype"])
     if kind == "linear":
-        return bn.SoftmaxClassifier(n_features, n_classes, rng=rng, dtype=dtype)
+        return bn.SoftmaxClassifier(n_features, n_classes, bias=bool(section["bias"]), rng=rng,
+                                    dtype=dtype, weight_std=section["init_std"])
     if kind == "mlp":
         return bn.MLP(n_features, int(section["hidden"]), n_classes, rng=rng, dtype=dtype)
     raise ValueError(f"model must be 'linear' or 'mlp', got {kind!r}")
@@ -290,33 +294,20 @@ def seed_scores(seed: int, model: bn.Module, history: bn.History,
             "test_loss": test.loss}
 
 
-_SHARED: dict = {}  # what forked workers inherit instead of receiving it pickled
-
-
-def _seed_run(seed: int) -> dict:
-    kind, section, data = _SHARED["kind"], _SHARED["section"], _SHARED["data"]
-    model, history = train_classifier(kind, {**section, "seed": seed}, data, train_curves=False)
-    if history.diverged:
-        raise RuntimeError(f"the chosen point diverged in epoch {history.diverged_at_epoch} "
-                           f"with seed {seed}")
-    return seed_scores(seed, model, history, bn.evaluate(model, data.x["test"], data.y["test"]))
-
-
 def seed_runs(kind: str, section: Mapping, data: Prepared, seeds: Iterable[int],
               workers: int) -> list[dict]:
     """``seed_scores`` of the chosen point retrained with each of ``seeds`` (initial weights and
-    batch order), in order. Independent, seeded runs: shared over ``workers`` forked processes
-    they give the same bytes as one after the other."""
-    seeds = list(seeds)
-    _SHARED.update(kind=kind, section=dict(section), data=data)
-    try:
-        if workers == 1 or len(seeds) < 2:
-            return [_seed_run(seed) for seed in seeds]
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context) as pool:
-            return list(pool.map(_seed_run, seeds))
-    finally:
-        _SHARED.clear()
+    batch order), in order, over ``workers`` processes (study.pool: the same bytes as one)."""
+    def run(seed: int) -> dict:
+        model, history = train_classifier(kind, {**section, "seed": seed}, data,
+                                          train_curves=False)
+        if history.diverged:
+            raise RuntimeError(f"the chosen point diverged in epoch {history.diverged_at_epoch} "
+                               f"with seed {seed}")
+        return seed_scores(seed, model, history,
+                           bn.evaluate(model, data.x["test"], data.y["test"]))
+
+    return fork_map(run, seeds, workers)
 
 
 def accuracy_spread(runs: list[dict], split: str) -> dict:

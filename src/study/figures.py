@@ -141,8 +141,19 @@ def draw_confusion_counts(plot: PlotDefinition, inputs: ReportInputs):
                                   plot.title)
 
 
+def draw_mean_stdev(plot: PlotDefinition, inputs: ReportInputs):
+    """One row per y value, in the file's order: the mean of x over its rows and error bars of
+    one sample standard deviation (Vega-Lite's stdev extent)."""
+    path, label_key = plot.only_column()
+    groups: dict[str, list[float]] = {}
+    for row in inputs.records(path):
+        groups.setdefault(str(row[label_key]), []).append(_number(row[plot.x]))
+    return plots.mean_stdev_points(groups, plot.x_label, plot.y_label, plot.title)
+
+
 DRAWERS = {"linear": draw_linear, "heatmap": draw_heatmap,
-           "bar_horizontal": draw_bar_horizontal, "confusion_counts": draw_confusion_counts}
+           "bar_horizontal": draw_bar_horizontal, "confusion_counts": draw_confusion_counts,
+           "mean_stdev": draw_mean_stdev}
 
 
 def draw(plot: PlotDefinition, inputs: ReportInputs):

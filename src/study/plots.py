@@ -206,6 +206,28 @@ def horizontal_bars(labels: list[str], values: list[float], x_label: str, y_labe
     return fig
 
 
+def mean_stdev_points(groups: dict[str, list[float]], x_label: str, y_label: str, title: str):
+    """The ``mean_stdev`` template (.dvc/plots/): per label, the mean of its values as a dot
+    with error bars of one sample standard deviation, the first label on top."""
+    labels = list(groups)
+    means = [float(np.mean(v)) for v in groups.values()]
+    stds = [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in groups.values()]
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(labels) + 1.5))
+    ax.errorbar(means, range(len(labels)), xerr=stds, fmt="o", capsize=4)
+    for i, (mean, std) in enumerate(zip(means, stds, strict=True)):
+        ax.annotate(f"{mean:.4f}" + (f" ± {std:.4f}" if std else ""), (mean, i),
+                    textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.margins(y=0.25)
+    ax.set_xlabel(f"{x_label} (mean ± standard deviation over seeds)")
+    ax.set_ylabel(y_label)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def confusion_matrix(counts: np.ndarray, x_names: list[str], y_names: list[str], x_label: str,
                      y_label: str, title: str):
     """DVC's ``confusion`` template: counts (len(y_names), len(x_names)) as cells, each labelled

@@ -59,7 +59,10 @@ def count(n: int) -> str:
 
 
 def setting(value) -> str:
-    """A configured value as it reads in conf/ (0.0001 -> "0.0001", 1e-05 -> "1e-05")."""
+    """A configured value as it reads in conf/ (0.0001 -> "0.0001", 1e-05 -> "1e-05", True ->
+    "true", None -> "null")."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

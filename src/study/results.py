@@ -194,6 +194,8 @@ class Results:
     c0_targets: dict
     data: dict[str, dict]
     params: dict
+    ablation: dict[str, list[dict]]  # model -> reports/ablation/<model>.json's rungs
+    sigma: list[dict]                # reports/sigma/sigma.json's initialisations
 
     @property
     def classifiers(self) -> list[Classifier]:
@@ -236,4 +238,6 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
         c0_targets=inputs.json(f"{reports}/c0/targets.json"),
         data=data,
         params=params,
+        ablation={model: inputs.json(f"{reports}/ablation/{model}.json") for model in MODELS},
+        sigma=inputs.json(f"{reports}/sigma/sigma.json"),
     )

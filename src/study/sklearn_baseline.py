@@ -14,10 +14,13 @@ from study.classify import SPLITS, Prepared
 from study.threads import one_thread
 
 
-def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared) -> tuple[dict, str]:
+def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared, fit_intercept: bool
+                             ) -> tuple[dict, str]:
     """Fit on the train split and score every split: {"metrics.json": train/val/test accuracy,
-    the settings, whether lbfgs converged and its iterations}; and a summary line."""
-    clf = LogisticRegression(C=sklearn["C"], max_iter=sklearn["max_iter"], tol=sklearn["tol"])
+    the settings, whether lbfgs converged and its iterations}; and a summary line.
+    ``fit_intercept`` follows our classifier's bias, so the two models are the same."""
+    clf = LogisticRegression(C=sklearn["C"], max_iter=sklearn["max_iter"], tol=sklearn["tol"],
+                             fit_intercept=fit_intercept)
     with warnings.catch_warnings(record=True) as caught, one_thread():
         warnings.simplefilter("always", ConvergenceWarning)
         clf.fit(data.x["train"], data.y["train"])
@@ -27,6 +30,7 @@ def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared) -> tuple[dict, st
         **scores,
         "model": "sklearn.linear_model.LogisticRegression",
         "C": sklearn["C"], "max_iter": sklearn["max_iter"], "dtype": sklearn["dtype"],
+        "fit_intercept": fit_intercept,
         "converged": converged,
         "iterations": int(clf.n_iter_.max()),
         "preprocessing": data.preprocessing,

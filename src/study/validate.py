@@ -58,6 +58,13 @@ def text(value, key: str) -> None:
         raise ValueError(f"{key} must be a non-empty string, got {value!r}")
 
 
+def rung(value, key: str) -> None:
+    """A ladder rung: a knob's name (restored to the study's value) or {knob: value, ...}."""
+    if not (isinstance(value, str) and value) and not (isinstance(value, Mapping) and value):
+        raise ValueError(f"{key} must be a knob's name or a mapping of knobs to values, "
+                         f"got {value!r}")
+
+
 def file_name(value, key: str) -> None:
     """A file or folder name without folders (it is joined to a data root or a mirror)."""
     if not isinstance(value, str) or not value or Path(value).name != value:
@@ -126,7 +133,7 @@ def _classifier(**specific: Check) -> dict[str, Check]:
     return {"lr": check_positive, "lambda": check_non_negative, "batch_size": integer(1),
             "epochs": integer(1), "momentum": MOMENTUM, "shift": integer(0, min(IMAGE_SHAPE) - 1),
             "lr_decay": PROBABILITY_LIKE, "dtype": DTYPE, "seed": SEED,
-            "final_seeds": integer(1), **specific}
+            "final_seeds": integer(1), "standardise": boolean, **specific}
 
 
 RULES: dict[str, Check] = {
@@ -147,7 +154,8 @@ RULES: dict[str, Check] = {
     "cifar10.n_images": integer(1, CIFAR10_TRAIN_IMAGES),
     "cifar10.seed": SEED,
     "cifar10.source": one_of("auto", "official", "mirror"),
-    **{f"linear.{k}": check for k, check in _classifier().items()},
+    **{f"linear.{k}": check for k, check in _classifier(
+        bias=boolean, init_std=optional(check_non_negative)).items()},
     **{f"mlp.{k}": check for k, check in _classifier(hidden=integer(1)).items()},
     "sklearn.C": check_positive,
     "sklearn.max_iter": integer(1),
@@ -178,11 +186,21 @@ RULES: dict[str, Check] = {
     "c0.cg.max_iter": integer(1),
     "c0.cg.memory": optional(integer(1)),
     "c0.cg.separable": boolean,
+    "ablation.epochs.linear": integer(1),
+    "ablation.epochs.mlp": integer(1),
+    "ablation.lrs": each(check_positive),
+    "ablation.seeds": each(SEED),
+    "ablation.linear.rungs": each(rung),  # _relations checks they name knobs of the model
+    "ablation.mlp.rungs": each(rung),
+    "sigma.values": each(check_non_negative),
+    "sigma.seeds": each(SEED),
     "report.original.*": check_non_negative,  # the original attempt's results, as quoted
     **{f"report.original.{key}": each(check_non_negative)
        for key in ("fraction_shares", "linear_fraction_accuracy", "mlp_fraction_accuracy")},
 }
 GRID = re.compile(r"(?P<model>linear|mlp)\.grid\.(?P<knob>\w+)")
+# a ladder's first rung sets knobs of the model: each is checked by the model knob's own rule
+RUNG = re.compile(r"ablation\.(?P<model>linear|mlp)\.assignment\.(?P<knob>\w+)")
 PATTERNS = {re.compile(re.escape(key).replace(r"\*", r"[^.]+")): check
             for key, check in RULES.items() if "*" in key}
 
@@ -196,7 +214,11 @@ def rule_for(key: str) -> Check | None:
             return check
     grid = GRID.fullmatch(key)
     knob = grid and f"{grid['model']}.{grid['knob']}"
-    return each(RULES[knob]) if knob in RULES else None
+    if knob in RULES:
+        return each(RULES[knob])
+    rung = RUNG.fullmatch(key)
+    knob = rung and f"{rung['model']}.{rung['knob']}"
+    return RULES.get(knob) if knob else None
 
 
 def _relations(cfg: Mapping) -> list[tuple[str, str]]:
@@ -222,6 +244,17 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
         problems.append(("c0.kernel_size", f"c0.kernel_size must fit the {CIFAR10_SIZE}x"
                          f"{CIFAR10_SIZE} images plus c0.padding ({padding}) on each side, "
                          f"i.e. be at most {CIFAR10_SIZE + 2 * padding}, got {kernel}"))
+    ablation = cfg.get("ablation") if isinstance(cfg.get("ablation"), Mapping) else {}
+    for model in ("linear", "mlp"):
+        ladder, section = ablation.get(model), cfg.get(model)
+        if not (isinstance(ladder, Mapping) and isinstance(section, Mapping)):
+            continue
+        knobs = set(section) - {"grid"}
+        named = [k for r in ladder.get("rungs") or [] for k in ([r] if isinstance(r, str) else r)]
+        unknown = [k for k in named + list(ladder.get("assignment") or {}) if k not in knobs]
+        if unknown:
+            problems.append((f"ablation.{model}", f"ablation.{model} names {unknown}, which are "
+                             f"not knobs of {model} (its knobs: {sorted(knobs)})"))
     return problems + _data_set_problems(cfg.get("data"))
 
 
