@@ -156,3 +156,4 @@ def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):
     assert metrics["test"]["accuracy_mean"] == pytest.approx(values.mean())
     assert metrics["test"]["accuracy_std"] == pytest.approx(values.std(ddof=1))
     assert "over 3 seeds" in summary
+    assert hasattr(outputs["mistakes.png"], "savefig")  # the most confident mistakes, drawn

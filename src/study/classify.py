@@ -16,7 +16,6 @@ from omegaconf import OmegaConf
 import barenet as bn
 from study.data import IMAGE_SHAPE, seeded_subset
 from study.io import Table, read_json
-from study.plots import image_grid
 from study.pool import fork_map
 from study.progress import Progress
 from study.threads import one_thread
@@ -237,8 +236,9 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
     """Retrain with the chosen point, then touch the TEST set exactly once: metrics.json
     (train/val/test accuracy and loss, the chosen point, best and worst test class),
     curves.csv (per epoch, train and validation, to show any over-fitting), per_class.csv,
-    confusion.csv (the test confusion matrix: one row per cell, actual, predicted, count) and
-    weights.png, all of the run with ``seed``; and a summary line. The same point is retrained
+    confusion.csv (the test confusion matrix: one row per cell, actual, predicted, count),
+    weights.png and mistakes.png (the most confidently misclassified test images), all of the
+    run with ``seed``; and a summary line. The same point is retrained
     with the seeds after it (``final_seeds`` runs in all, spread over ``workers`` processes):
     metrics.json adds each seed's scores and their mean and sample standard deviation, so a
     reader sees how much of a difference is noise."""
@@ -283,6 +283,7 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
                                [(names[a], names[p], n)
                                 for (a, p), n in np.ndenumerate(test.confusion)]),
         "weights.png": weight_figure(kind, model, names),
+        "mistakes.png": mistakes_figure(model, data),
     }, summary
 
 
@@ -318,9 +319,38 @@ def accuracy_spread(runs: list[dict], split: str) -> dict:
             "accuracy_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
+MISTAKES_SHOWN = 20
+
+
+def mistakes_figure(model: bn.Module, data: Prepared):
+    """The MISTAKES_SHOWN test images the model misclassifies with the highest probability,
+    most confident first, each titled "true -> predicted (probability)", in pixels / 255."""
+    from study.plots import image_grid  # only the final stages draw: sweep points skip matplotlib
+
+    x, labels = data.x["test"], data.y["test"]
+    probabilities = np.exp(bn.log_softmax(bn.train.predict_scores(model, x).astype(np.float64)))
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    shown = wrong[np.argsort(-confidence, kind="stable")[:MISTAKES_SHOWN]]
+    if not len(shown):
+        return image_grid(np.zeros((1, *IMAGE_SHAPE)), ["(none)"], ncols=1, cmap="gray_r",
+                          suptitle="No test image is misclassified")
+    pre = data.preprocessing
+    images = (x[shown].astype(np.float64) * pre["std"] + pre["mean"]).reshape(-1, *IMAGE_SHAPE)
+    names = data.class_names
+    titles = [f"{names[labels[i]]} -> {names[predicted[i]]} ({probabilities[i, predicted[i]]:.3f})"
+              for i in shown]
+    return image_grid(images, titles, ncols=10, cmap="gray_r",
+                      suptitle="The most confidently misclassified test images: true -> "
+                               "predicted (predicted probability)")
+
+
 def weight_figure(kind: str, model: bn.Module, names: list[str]):
     """The linear model's template per class, or the MLP's first 20 hidden units' input weights
     (red > 0 > blue, each image on its own symmetric scale)."""
+    from study.plots import image_grid  # only the final stages draw: sweep points skip matplotlib
+
     if kind == "linear":
         images, titles = model.W.T, [f"class {n}" for n in names]
         title = "Learned weights W[:, c] of each class"

@@ -36,28 +36,6 @@ def quoted_pct(percent: float) -> str:
     return f"{percent:g}%"
 
 
-def sig3(value: float) -> str:
-    """An error or other quantity spanning many orders of magnitude: three significant digits."""
-    return f"{value:.3g}"
-
-
-def sig6(value: float) -> str:
-    return f"{value:.6g}"
-
-
-def fixed1(value: float) -> str:
-    return f"{value:.1f}"
-
-
-def fixed4(value: float) -> str:
-    """A loss or a preprocessing statistic: four decimals."""
-    return f"{value:.4f}"
-
-
-def count(n: int) -> str:
-    return f"{n:,}"
-
-
 def setting(value) -> str:
     """A configured value as it reads in conf/ (0.0001 -> "0.0001", 1e-05 -> "1e-05", True ->
     "true", None -> "null")."""
@@ -86,8 +64,13 @@ TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("study", "templates"),
     undefined=jinja2.StrictUndefined,  # a misspelt name fails the render, never shows as ""
     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
-TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, sig3=sig3, sig6=sig6, fixed1=fixed1,
-                         fixed4=fixed4, count=count, setting=setting, settings=settings,
+# number formats by filter name: sig3 for errors and other quantities spanning many orders of
+# magnitude, sig6 for large quoted numbers, fixed4 for losses and statistics, fixed1 for image
+# counts with a fraction, count with thousands separators
+NUMBER_FORMATS = {"sig3": ".3g", "sig6": ".6g", "fixed1": ".1f", "fixed4": ".4f", "count": ","}
+TEMPLATES.filters.update({name: (lambda value, spec=spec: format(value, spec))
+                          for name, spec in NUMBER_FORMATS.items()})
+TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, setting=setting, settings=settings,
                          bracketed=bracketed, bold_if=bold_if)
 TEMPLATES.globals.update(MODELS=MODELS, C0_RUNS=C0_RUNS)
 TEMPLATES.tests["last_is_zero"] = lambda values: values[-1] == 0

@@ -157,7 +157,7 @@ RULES: dict[str, Check] = {
     **{f"linear.{k}": check for k, check in _classifier(
         bias=boolean, init_std=optional(check_non_negative)).items()},
     **{f"mlp.{k}": check for k, check in _classifier(hidden=integer(1)).items()},
-    "sklearn.C": check_positive,
+    "sklearn.C": each(check_positive),
     "sklearn.max_iter": integer(1),
     "sklearn.tol": check_positive,
     "sklearn.dtype": DTYPE,
