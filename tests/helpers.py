@@ -19,8 +19,13 @@ needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
                                   reason=f"needs the data mirror ({MIRROR_ENV} or ../shared/data)")
 # the tiny study's changes to conf/: written into the scratch repo's conf/, so `dvc exp run`
 # (which recomposes conf/) stays tiny too
-TINY = {"linear/default.yaml": {"epochs": 1, "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
-        "mlp/default.yaml": {"epochs": 1, "grid": {"lr": [0.05], "batch_size": [128]}},
+TINY = {"linear/default.yaml": {"epochs": 1, "final_seeds": 2,
+                               "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
+        "mlp/default.yaml": {"epochs": 1, "final_seeds": 2,
+                            "grid": {"lr": [0.05], "batch_size": [128]}},
+        "ablation/default.yaml": {"epochs": {"linear": 1, "mlp": 1}, "lrs": [0.1, 0.01],
+                                  "seeds": [0, 1]},
+        "sigma/default.yaml": {"values": [0.001]},
         "fraction/default.yaml": {"values": [0.5, 1.0]},
         "sklearn/default.yaml": {"max_iter": 5},
         "cifar10/default.yaml": {"n_images": 4},

@@ -103,10 +103,10 @@ class Classifier:
         return SweepGrid(col_key, row_key, cols, rows, values,
                          (rows.index(best[row_key]), cols.index(best[col_key])))
 
-    def runner_up(self) -> dict:
+    def runner_up(self) -> dict | None:
         """The sweep point second to the chosen one by the selection's rule (validation
         accuracy, ties to the lower loss), with margin_images: by how many validation images
-        the chosen point beats it."""
+        the chosen point beats it; None for a sweep with no other finished point."""
         scores: dict[tuple, dict] = {}
         for r in self.sweep:
             point = tuple((k, v) for k, v in r.items() if k not in ("metric", "value"))
@@ -115,6 +115,8 @@ class Classifier:
         ranked = sorted(((s["val accuracy"], -s["val loss"], dict(p))
                          for p, s in scores.items() if s["val accuracy"] is not None
                          and dict(p) != best), key=lambda t: t[:2], reverse=True)
+        if not ranked:
+            return None
         accuracy, _, point = ranked[0]
         chosen = next(s["val accuracy"] for p, s in scores.items() if dict(p) == best)
         return {"point": point, "val_accuracy": accuracy,
