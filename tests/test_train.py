@@ -281,13 +281,22 @@ def test_history_rejects_nan_validation_inputs():
         History().record_epoch(1, MLP(2, 4, 3), validation=(x_val, labels_val))
 
 
-def test_fit_rejects_labels_out_of_range_for_the_model():
+@pytest.mark.parametrize("batch_size", [500, 8])  # one batch; the bad label in a later one
+def test_fit_rejects_labels_out_of_range_for_the_model(batch_size):
     x, labels = blobs(0)
     labels[5] = 3
     model = MLP(2, 4, 3)
     with pytest.raises(ValueError, match=r"\[0, 2\]"):
         fit(model, SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy(), x, labels, epochs=1,
-            batches=Batches(500, np.random.default_rng(0)))
+            batches=Batches(batch_size, np.random.default_rng(0)))
+
+
+def test_fit_rejects_target_rows_of_another_shape():
+    layer = Linear(3, 2)
+    x = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=r"pred rows have shape \(2,\) but target rows have"):
+        fit(layer, SGD(layer.parameters(), lr=0.1), L2Loss(), x, np.zeros((10, 3)), epochs=1,
+            batches=Batches(4, np.random.default_rng(0)))
 
 
 def test_fit_rejects_targets_of_another_length():

@@ -31,10 +31,19 @@ class Loss:
     """Contract of a loss, which the training loop relies on: ``loss(pred, target)`` returns
     the loss of a batch as a Python float and keeps what ``backward()`` needs;
     ``loss.backward()`` returns the gradient of that float with respect to pred (pred's
-    shape)."""
+    shape). ``forward`` checks its arguments, then ``compute``s; a training loop checks the
+    whole of its targets once with ``check_targets`` and then calls ``compute`` per batch."""
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         raise NotImplementedError
+
+    def compute(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """``forward`` without its checks, for arguments already checked."""
+        raise NotImplementedError
+
+    def check_targets(self, pred: np.ndarray, targets: np.ndarray) -> None:
+        """Raise a ValueError if ``targets`` (N, ...), all the targets a loop will batch, cannot
+        go with predictions shaped like ``pred`` (one batch's)."""
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
@@ -52,11 +61,15 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, scores: np.ndarray, labels: np.ndarray) -> float:
         scores = check_array(scores, "scores", ndim=2)
-        n, c = scores.shape
-        labels = check_labels(labels, n, c)
+        return self.compute(scores, check_labels(labels, *scores.shape))
+
+    def compute(self, scores: np.ndarray, labels: np.ndarray) -> float:
         logp = log_softmax(scores)
         self._logp, self._labels = logp, labels
-        return float(-logp[np.arange(n), labels].mean())
+        return float(-logp[np.arange(len(scores)), labels].mean())
+
+    def check_targets(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        check_labels(labels, len(labels), check_array(scores, "scores", ndim=2).shape[1])
 
     def per_sample(self, scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(N,) cross-entropy of each sample, for per-class losses."""
@@ -76,6 +89,9 @@ class L2Loss(Loss):
         target = check_array(target, "target", finite=False)
         if pred.shape != target.shape:
             raise ValueError(f"pred has shape {pred.shape} but target has shape {target.shape}")
+        return self.compute(pred, target)
+
+    def compute(self, pred: np.ndarray, target: np.ndarray) -> float:
         with np.errstate(invalid="ignore"):  # only inf - inf sets it: reported just below
             self._diff = pred - target
         loss = float(np.vdot(self._diff, self._diff))
@@ -89,6 +105,12 @@ class L2Loss(Loss):
 
     def backward(self) -> np.ndarray:
         return 2 * self._diff
+
+    def check_targets(self, pred: np.ndarray, targets: np.ndarray) -> None:
+        targets = check_array(targets, "targets", finite=False)
+        if np.shape(pred)[1:] != targets.shape[1:]:
+            raise ValueError(f"pred rows have shape {np.shape(pred)[1:]} but target rows have "
+                             f"shape {targets.shape[1:]}")
 
 
 def _penalty(params: list[Parameter], lam: float, name: str, value, add_grad) -> float:

@@ -24,15 +24,20 @@ def train_epoch(model: Module, optimizer: Optimizer, loss: Loss, x: np.ndarray,
 
     x: (N, ...) inputs; targets: (N, ...) what ``loss`` compares the predictions with (class
     labels, target outputs). Returns False, at once, if the predictions became NaN or inf (the
-    run diverged).
+    run diverged). The targets are checked once, against the first batch's predictions; each
+    batch then goes through ``loss.compute``, the loss without its per-call checks.
     """
+    checked = False
     for inputs, target in batches.of(x, targets):
         optimizer.zero_grad()
         with np.errstate(over="ignore", invalid="ignore"):
             pred = model.forward(inputs)
         if not np.isfinite(pred).all():
             return False
-        loss(pred, target)  # its value is not needed to step, only what backward() keeps
+        if not checked:
+            loss.check_targets(pred, targets)
+            checked = True
+        loss.compute(pred, target)  # its value is not needed to step, only what backward keeps
         model.backward(loss.backward(), need_input_grad=False)
         if penalty is not None:
             penalty.add_grad()

@@ -217,9 +217,9 @@ class SquaredErrorPerPosition(bn.L2Loss):
     curvature each filter sees, hence a stable lr, depends on neither the batch size, the image
     size nor the number of filters."""
 
-    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+    def compute(self, pred: np.ndarray, target: np.ndarray) -> float:
         self._positions = pred.shape[0] * pred.shape[2] * pred.shape[3]
-        return super().forward(pred, target) / self._positions
+        return super().compute(pred, target) / self._positions
 
     def backward(self) -> np.ndarray:
         return super().backward() / self._positions
