@@ -18,7 +18,7 @@ from study.io import write_outputs
 def main(cfg: DictConfig) -> None:
     x, targets, true_weights = (np.load(f"{cfg.paths.c0}/{name}.npy")
                                 for name in ("inputs", "targets", "C0_weights"))
-    outputs, summary = recovery_outputs(cfg.c0, x, targets, true_weights)
+    outputs, summary = recovery_outputs(cfg.c0, x, targets, true_weights, workers=cfg.workers)
     write_outputs(f"{cfg.paths.reports}/c0", outputs)
     for line in summary:
         print(f"c0_recover {line}", flush=True)

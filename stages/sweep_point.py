@@ -1,9 +1,9 @@
 """sweep_point: train one point of a classifier's hyperparameter sweep and record its
-validation scores.
+validation scores, the same bytes as stages/sweep.py writes for that point.
 
-dvc.yaml runs it once per matrix point (linear_sweep@..., mlp_sweep@...), passing the model
-(`model=linear` or `model=mlp`) and the point's values as new keys (e.g. `+linear.lr=0.1
-+linear.lambda=0.001`).
+Not a DVC stage: it is the unit a Hydra launcher fans out (joblib, submitit, Ray; see the
+README), given the model and the point's values as new keys, e.g. `model=linear
++linear.lr=0.1 +linear.lambda=0.001`.
 
 Output: reports/<model>/sweep/<point>.json (validation loss and accuracy per epoch).
 """
@@ -20,7 +20,7 @@ def main(cfg: DictConfig) -> None:
     section = cfg[cfg.model]
     data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
     outputs, summary = sweep_point_outputs(cfg.model, section, data)
-    write_outputs(f"{cfg.paths.reports}/{cfg.model}/sweep", outputs)
+    write_outputs(f"{cfg.paths.reports}/{cfg.model}", outputs)
     print(f"{cfg.model}_sweep {summary}", flush=True)
 
 

@@ -10,13 +10,15 @@ from study.classify import (
     _standardised,
     best_point,
     final_outputs,
+    fraction_outputs,
     fraction_subset,
-    fraction_summary_outputs,
     grid_points,
     load_prepared,
     point_name,
     seed_runs,
     selection_outputs,
+    sweep_outputs,
+    sweep_point_outputs,
     with_chosen_point,
 )
 from study.data import train_pixel_statistics
@@ -78,14 +80,6 @@ def test_fraction_subset_is_seeded_and_sized():
     assert len(fraction_subset(1000, 1e-6, seed=0)) == 1  # never an empty training set
 
 
-def test_fraction_summary_tabulates_the_points_in_order():
-    points = [{"fraction": 0.5, "n_train": 10, "test_accuracy": 0.8},
-              {"fraction": 1.0, "n_train": 20, "test_accuracy": None}]  # diverged
-    outputs, _ = fraction_summary_outputs(points)
-    assert outputs["fraction.json"] == {"0.5": 0.8, "1.0": None}
-    assert list(outputs["fraction.csv"].rows) == [(0.5, 10, 0.8), (1.0, 20, None)]
-
-
 def test_standardisation_uses_the_train_split_only(tmp_path):
     pixels = {"train": 0, "val": 200, "test": 255}  # val and test far from train
     for split, value in pixels.items():
@@ -143,6 +137,30 @@ def test_seed_runs_in_a_process_pool_give_the_bits_of_one_process(tiny_data, kin
     assert serial == pooled
     assert [run["seed"] for run in serial] == [1, 2, 3]
     assert len({run["test_loss"] for run in serial}) == 3  # the seed really changes the run
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_a_sweep_in_a_process_pool_gives_the_bits_of_its_points_run_one_by_one(tiny_data, kind):
+    section = {**tiny_section(kind), "grid": {"lr": [0.05, 0.01], "seed": [0, 1]}}
+    pooled, summary = sweep_outputs(kind, section, tiny_data, workers=2)
+    serial, _ = sweep_outputs(kind, section, tiny_data, workers=1)
+    assert pooled == serial
+    one_by_one = {}
+    for point in grid_points(section["grid"]):
+        one_by_one.update(sweep_point_outputs(kind, {**section, **point}, tiny_data)[0])
+    assert {k: v for k, v in pooled.items() if k.startswith("sweep/")} == one_by_one
+    assert list(one_by_one) == ["sweep/lr_0.05-seed_0.json", "sweep/lr_0.05-seed_1.json",
+                                "sweep/lr_0.01-seed_0.json", "sweep/lr_0.01-seed_1.json"]
+    assert pooled["best.json"]["lr"] in (0.05, 0.01) and "best of 4 points" in summary
+
+
+def test_the_fraction_runs_in_a_pool_are_tabulated_in_order(tiny_data):
+    args = ("mlp", tiny_section("mlp"), {"lr": 0.05}, tiny_data, [1.0, 0.5], 0)
+    pooled, _ = fraction_outputs(*args, workers=2)
+    assert pooled == fraction_outputs(*args, workers=1)[0]
+    n = len(tiny_data.y["train"])
+    assert [row[:2] for row in pooled["fraction.csv"].rows] == [(1.0, n), (0.5, round(n / 2))]
+    assert list(pooled["fraction.json"]) == ["1.0", "0.5"]
 
 
 def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):

@@ -1,6 +1,6 @@
 """Divergence, end to end: a real sweep point whose learning rate is far too large stops early
-and is recorded as diverged with its epoch; the select stage leaves it out and chooses among
-the rest, and the sweep table says what happened."""
+and is recorded as diverged with its epoch; the selection leaves it out and chooses among the
+rest, and the sweep table says what happened."""
 
 import json
 import subprocess
@@ -18,22 +18,13 @@ DIVERGING, LEARNING = "lambda_0.1-lr_100.0", "lambda_0.1-lr_0.1"
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    project = stage_project(tmp_path_factory.mktemp("sweep"), ["sweep_point", "select_point"],
+    project = stage_project(tmp_path_factory.mktemp("sweep"), ["sweep"],
                             {"linear": LINEAR, "model": "linear"})
     write_prepared_idx(project / PATHS["idx"])
-    outputs = {}
-    for lr in LINEAR["grid"]["lr"]:
-        outputs[lr] = run(project, "sweep_point.py", "model=linear", f"+linear.lr={lr}",
-                          "+linear.lambda=0.1")
-    outputs["select"] = run(project, "select_point.py", "model=linear")
-    return project, outputs
-
-
-def run(project, script: str, *overrides: str) -> str:
-    result = subprocess.run([sys.executable, f"stages/{script}", *overrides], cwd=project,
+    result = subprocess.run([sys.executable, "stages/sweep.py", "model=linear"], cwd=project,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr  # a diverging point never fails the sweep
-    return result.stdout
+    return project, result.stdout
 
 
 def test_the_diverging_point_stops_early_and_records_the_epoch(sweep):
@@ -43,8 +34,7 @@ def test_the_diverging_point_stops_early_and_records_the_epoch(sweep):
     assert record["diverged"] and 1 <= epoch < LINEAR["epochs"]  # stopped early
     assert len(record["history"]["val_loss"]) == epoch - 1  # the finite epochs before it
     assert record["val_accuracy"] is None and record["val_loss"] is None  # never a NaN score
-    assert outputs[100.0].splitlines()[-1] == (f"linear_sweep {DIVERGING}: diverged in epoch "
-                                               f"{epoch}")
+    assert f"linear_sweep point 1/2: {DIVERGING}: diverged in epoch {epoch}" in outputs
 
 
 def test_select_skips_the_diverged_point_and_the_table_says_so(sweep):
@@ -53,7 +43,7 @@ def test_select_skips_the_diverged_point_and_the_table_says_so(sweep):
     assert not learned["diverged"] and learned["val_accuracy"] > 0.9
     best = json.loads((project / "reports/linear/best.json").read_text())
     assert (best["lr"], best["lambda"]) == (0.1, 0.1)
-    assert "(1 diverged)" in outputs["select"]
+    assert "(1 diverged)" in outputs.splitlines()[-1]
     diverged = json.loads((project / f"reports/linear/sweep/{DIVERGING}.json").read_text())
     table = (project / "reports/linear/sweep.md").read_text()
     assert f"diverged (epoch {diverged['diverged_at_epoch']})" in table

@@ -1,8 +1,9 @@
 """Sweeps that fan out, on the tiny study, against the same points run one at a time:
 
-- by hand, Hydra's multirun with the joblib launcher runs a stage's sweep points in parallel
-  processes; they write byte for byte what DVC's matrix stages wrote one by one, and nothing
-  else lands in the workspace (Hydra's own bookkeeping goes to the temporary folder);
+- by hand, Hydra's multirun with the joblib launcher runs the sweep's points
+  (stages/sweep_point.py) in parallel processes; they write byte for byte what the sweep stage
+  wrote for them, and nothing else lands in the workspace (Hydra's own bookkeeping goes to the
+  temporary folder);
 - four experiments queued with `dvc exp run --queue -S ...` and run by `dvc queue start -j 2`
   all finish, two at a time, and `dvc exp show` lists each; each committed exactly the files
   its serial `dvc exp run` leaves in the workspace (reports/, dvc.lock, params.yaml, ...), and
@@ -38,17 +39,17 @@ def workspace(repo: Path) -> set[str]:
             if not {".git", "__pycache__"} & set(p.relative_to(repo).parts)}
 
 
-def test_hydra_multirun_with_joblib_writes_what_the_matrix_stages_wrote(study):
+def test_hydra_multirun_with_joblib_writes_what_the_sweep_stage_wrote(study):
     sweep = "reports/linear/sweep"
-    one_by_one = file_bytes(study, [sweep])  # by `dvc repro`: one matrix stage per point
+    by_stage = file_bytes(study, [sweep])  # by `dvc repro`: the points side by side in a pool
     grid = yaml.safe_load((study / "params.yaml").read_text())["linear"]["grid"]
-    assert len(one_by_one) == len(grid["lr"]) * len(grid["lambda"]) >= 2
+    assert len(by_stage) == len(grid["lr"]) * len(grid["lambda"]) >= 2
     before = workspace(study)
     shutil.rmtree(study / sweep)
     run(study, "python", "stages/sweep_point.py", "--multirun", "model=linear",
         *(f"+linear.{key}={','.join(map(str, values))}" for key, values in grid.items()),
         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
-    assert differences(one_by_one, file_bytes(study, [sweep])) == ""
+    assert differences(by_stage, file_bytes(study, [sweep])) == ""
     assert workspace(study) == before  # no multirun/, .hydra/ or log file
 
 

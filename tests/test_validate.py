@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from study.params import compose
 from study.validate import RULES, config_problems, fix_hint, leaves, rule_for
 
-# the keys dvc.yaml adds for one sweep or fraction point (`+linear.lr=...`), not in params.yaml
-POINT_KEYS = ["linear.lr", "linear.lambda", "mlp.lr", "mlp.batch_size", "fraction.fraction"]
-# where a person sets a point's value: the grid (or fraction.values), never the point key itself
+# the keys one sweep point is given (stages/sweep_point.py `+linear.lr=...`, and the sweep stage
+# for each grid point), not in params.yaml
+POINT_KEYS = ["linear.lr", "linear.lambda", "mlp.lr", "mlp.batch_size"]
+# where a person sets a point's value: the grid, never the point key itself
 SET_AS = {"linear.lr": "linear.grid.lr", "linear.lambda": "linear.grid.lambda",
-          "mlp.lr": "mlp.grid.lr", "mlp.batch_size": "mlp.grid.batch_size",
-          "fraction.fraction": "fraction.values"}
+          "mlp.lr": "mlp.grid.lr", "mlp.batch_size": "mlp.grid.batch_size"}
 
 # What the issue asks of each kind of numeric knob, by the last part of its key: stated here
 # independently of study.validate, so a rule that is too lax fails.
@@ -215,7 +215,7 @@ def test_every_rule_rejects_something():
 
 @pytest.mark.parametrize("stage, overrides, key", [
     ("sweep_point", ["model=linear", "+linear.lr=-1", "+linear.lambda=0.0"], "linear.lr"),
-    ("fraction_point", ["model=mlp", "+fraction.fraction=1.5"], "fraction.fraction"),
+    ("fraction", ["model=mlp", "fraction.values=[0.5,1.5]"], "fraction.values[1]"),
     ("c0_recover", ["c0.padding=-1"], "c0.padding"),
     ("scalar_grad", ["scalar.points=[[2,4,0]]"], "scalar.points[0]"),
 ])

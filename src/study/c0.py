@@ -43,6 +43,7 @@ from barenet.conv import conv2d_forward
 from study.data import MIRROR_ENV, BadInput, sha256
 from study.io import Table
 from study.plots import filter_bank_rows, filters_rgb
+from study.pool import fork_map
 from study.progress import Progress
 from study.threads import one_thread
 
@@ -341,20 +342,31 @@ def filters_figure(true_weights: np.ndarray, sgd: Run, cg: Run):
 
 
 def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
-            stream: TextIO | None = None) -> tuple[dict, Run, Run]:
-    """Both runs from the same start, and the metrics about them."""
+            stream: TextIO | None = None, workers: int = 1) -> tuple[dict, Run, Run]:
+    """Both runs from the same start, side by side over ``workers`` processes with the
+    least-squares reference (study.pool: the same bytes as one after another), and the metrics
+    about them."""
     c = c0
     init = initial_weights(true_weights.shape, c.init_seed)
-    with one_thread():
-        sgd = run_sgd(x, targets, init, padding=c.padding, lr=c.sgd.lr, momentum=c.sgd.momentum,
-                      batch_size=c.sgd.batch_size, max_epochs=c.sgd.max_epochs, tol=c.sgd.tol,
-                      seed=c.sgd.seed, true_weights=true_weights, stream=stream)
-        cg = run_cg(x, targets, init, padding=c.padding, tol=c.cg.tol, max_iter=c.cg.max_iter,
-                    memory=c.cg.memory, separable=c.cg.separable, true_weights=true_weights,
-                    stream=stream)
-        reference, condition = least_squares_reference(x, targets, true_weights.shape[-1],
-                                                       c.padding)
-        reference_loss = full_loss(new_layer(reference, c.padding), x, targets)
+
+    def run(task: str):
+        with one_thread():
+            if task == "sgd":
+                return run_sgd(x, targets, init, padding=c.padding, lr=c.sgd.lr,
+                               momentum=c.sgd.momentum, batch_size=c.sgd.batch_size,
+                               max_epochs=c.sgd.max_epochs, tol=c.sgd.tol, seed=c.sgd.seed,
+                               true_weights=true_weights, stream=stream)
+            if task == "cg":
+                return run_cg(x, targets, init, padding=c.padding, tol=c.cg.tol,
+                              max_iter=c.cg.max_iter, memory=c.cg.memory,
+                              separable=c.cg.separable, true_weights=true_weights, stream=stream)
+            reference, condition = least_squares_reference(x, targets, true_weights.shape[-1],
+                                                           c.padding)
+            return reference, condition, full_loss(new_layer(reference, c.padding), x, targets)
+
+    # the longest first, so the other two share the second core
+    sgd, cg, (reference, condition, reference_loss) = fork_map(run, ["sgd", "cg", "reference"],
+                                                              workers)
     target_norm = float(np.linalg.norm(targets))
     metrics = {
         "sgd": summary(sgd, true_weights, target_norm, epochs=sgd.gradient_passes),
@@ -395,13 +407,13 @@ def make_targets(c0: Mapping, mirror: Path | None, images: np.ndarray,
 
 
 def recovery_outputs(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
-                     stream: TextIO | None = None) -> tuple[dict, list[str]]:
+                     stream: TextIO | None = None, workers: int = 1) -> tuple[dict, list[str]]:
     """Both optimisers' runs as the files of reports/c0/ (metrics.json: per optimiser
     max_abs_weight_error, relative_weight_error (Frobenius), relative_output_error, iterations
     (parameter updates), gradient_passes (gradients over all images), converged; no timings,
     which differ from run to run; loss_<opt>.csv: the curves; filters.png) and one summary line
     per optimiser."""
-    metrics, sgd, cg = recover(c0, x, targets, true_weights, stream)
+    metrics, sgd, cg = recover(c0, x, targets, true_weights, stream, workers)
     lines = []
     for name, run in (("sgd", sgd), ("cg", cg)):
         m = metrics[name]

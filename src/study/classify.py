@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,22 +184,44 @@ def epoch_status(history: bn.History, epoch: int, epochs: int) -> str:
 
 # --- what each classifier stage writes -----------------------------------------------------
 
-SWEEP_LOG_LINES = 5  # progress lines per sweep or fraction point when not on a terminal
+SWEEP_LOG_LINES = 5  # progress lines per sweep point run alone, when not on a terminal
 
 
-def sweep_point_outputs(kind: str, section: Mapping, data: Prepared) -> tuple[dict, str]:
+def sweep_point_outputs(kind: str, section: Mapping, data: Prepared,
+                        epoch_progress: bool = True) -> tuple[dict, str]:
     """Train one sweep point (its grid values already set in ``section``) and record its
-    validation scores: {"<point>.json": record} and a summary line. A point whose loss becomes
-    NaN or inf is recorded as diverged, with the epoch. The train split is measured after the
-    last epoch only: the choice is made on validation."""
+    validation scores: {"sweep/<point>.json": record} and a summary line. A point whose loss
+    becomes NaN or inf is recorded as diverged, with the epoch. The train split is measured
+    after the last epoch only: the choice is made on validation. ``epoch_progress``: a line or
+    bar per epoch (off when points run side by side: sweep_outputs reports per point)."""
     point = {key: section[key] for key in section["grid"]}
-    with Progress(f"{kind}_sweep {point_name(point)}", section["epochs"],
-                  max_lines=SWEEP_LOG_LINES) as progress:
-        _, history = train_classifier(kind, section, data, progress=progress, train_curves=False)
+    progress = (Progress(f"{kind}_sweep {point_name(point)}", section["epochs"],
+                         max_lines=SWEEP_LOG_LINES) if epoch_progress else nullcontext())
+    with progress as bar:
+        _, history = train_classifier(kind, section, data, progress=bar, train_curves=False)
     record = {"point": point, **history_record(history)}
     outcome = (f"diverged in epoch {history.diverged_at_epoch}" if history.diverged
                else f"val acc {record['val_accuracy']:.4f} loss {record['val_loss']:.4f}")
-    return {f"{point_name(point)}.json": record}, f"{point_name(point)}: {outcome}"
+    return {f"sweep/{point_name(point)}.json": record}, f"{point_name(point)}: {outcome}"
+
+
+def sweep_outputs(kind: str, section: Mapping, data: Prepared,
+                  workers: int = 1) -> tuple[dict, str]:
+    """Every point of the section's grid, over ``workers`` processes (study.pool: the same
+    bytes as one after another), each written as sweep_point_outputs writes it, and the choice
+    among them (selection_outputs); and a summary line."""
+    section = OmegaConf.to_container(section) if not isinstance(section, dict) else dict(section)
+    grid = section["grid"]
+    points = grid_points(grid)
+    with Progress(f"{kind}_sweep", len(points), unit="point",
+                  max_lines=len(points)) as progress:
+        runs = fork_map(lambda point: sweep_point_outputs(kind, {**section, **point}, data,
+                                                          epoch_progress=False),
+                        points, workers,
+                        on_result=lambda i, run: progress.update(i, run[1]))
+    outputs = {name: record for files, _ in runs for name, record in files.items()}
+    selection, summary = selection_outputs(grid, list(outputs.values()))
+    return {**outputs, **selection}, summary
 
 
 def selection_outputs(grid: Mapping[str, list], results: list[dict]) -> tuple[dict, str]:
@@ -367,33 +390,32 @@ def fraction_subset(n: int, fraction: float, seed: int) -> np.ndarray:
     return seeded_subset(n, max(1, round(n * fraction)), seed)
 
 
-def fraction_point_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
-                           fraction: float, seed: int) -> tuple[dict, str]:
-    """The data-fraction bonus at one fraction: retrain with the chosen point on a seeded
-    subset of the train split and report its test accuracy ({"<fraction>.json": record}, named
-    as ``fraction`` prints, like dvc.yaml's out,
-    None scores if it diverged); and a summary line."""
+def fraction_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
+                     fractions: list[float], seed: int, workers: int = 1) -> tuple[dict, str]:
+    """The data-fraction bonus: retrain with the chosen point on a seeded subset of the train
+    split at each of ``fractions`` (over ``workers`` processes) and tabulate the test accuracy
+    against the share used: fraction.json ({fraction: test accuracy, None if it diverged}),
+    fraction.csv; and a summary line."""
     section, _ = with_chosen_point(section, best)
-    rows = fraction_subset(len(data.y["train"]), float(fraction), seed)
-    with Progress(f"fraction@{kind}-{fraction}", section["epochs"],
-                  max_lines=SWEEP_LOG_LINES) as progress:
-        model, history = train_classifier(kind, section, data, subset=rows, progress=progress,
-                                          train_curves=False)
-    test = None if history.diverged else bn.evaluate(model, data.x["test"], data.y["test"])
-    record = {"fraction": float(fraction), "n_train": int(len(rows)),
-              "test_accuracy": test.accuracy if test else None,
-              "val_accuracy": history.val_accuracy[-1] if test else None,
-              "diverged_at_epoch": history.diverged_at_epoch}
-    summary = (f"{float(fraction)}: {len(rows)} training images, test accuracy "
-               f"{test.accuracy if test else float('nan'):.4f}")
-    return {f"{fraction}.json": record}, summary
 
+    def run(fraction: float) -> dict:
+        rows = fraction_subset(len(data.y["train"]), float(fraction), seed)
+        model, history = train_classifier(kind, section, data, subset=rows, train_curves=False)
+        test = None if history.diverged else bn.evaluate(model, data.x["test"], data.y["test"])
+        return {"fraction": float(fraction), "n_train": int(len(rows)),
+                "test_accuracy": test.accuracy if test else None}
 
-def fraction_summary_outputs(points: list[dict]) -> tuple[dict, str]:
-    """The fraction points the current params name as one table of test accuracy against the
-    share of the train split: fraction.json ({fraction: test accuracy}), fraction.csv."""
+    def status(point: dict) -> str:
+        accuracy = point["test_accuracy"]
+        return (f"{point['fraction']} ({point['n_train']} training images): test accuracy "
+                + ("diverged" if accuracy is None else f"{accuracy:.4f}"))
+
+    with Progress(f"fraction@{kind}", len(fractions), unit="fraction",
+                  max_lines=len(fractions)) as progress:
+        points = fork_map(run, fractions, workers,
+                          on_result=lambda i, point: progress.update(i, status(point)))
     return {"fraction.json": {str(p["fraction"]): p["test_accuracy"] for p in points},
             "fraction.csv": Table(["fraction", "n_train", "test_accuracy"],
                                   [(p["fraction"], p["n_train"], p["test_accuracy"])
                                    for p in points])}, \
-        ", ".join(f"{p['fraction']}: {p['test_accuracy']}" for p in points)
+        ", ".join(status(p) for p in points)

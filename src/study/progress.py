@@ -15,6 +15,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from study.pool import in_worker
+
 LOG_LINES = 10  # lines per loop when the output is not a terminal
 
 
@@ -28,7 +30,7 @@ class Progress:
         self.stream = sys.stdout if stream is None else stream
         self.every = max(1, math.ceil(self.total / max_lines))
         self._pending: str | None = None  # the latest status not yet logged
-        is_terminal = getattr(self.stream, "isatty", lambda: False)()
+        is_terminal = getattr(self.stream, "isatty", lambda: False)() and not in_worker()
         self._bar = (tqdm(total=self.total, desc=label, unit=unit, file=self.stream,
                           dynamic_ncols=True, leave=True) if is_terminal else None)
 

@@ -162,7 +162,6 @@ RULES: dict[str, Check] = {
     "sklearn.tol": check_positive,
     "sklearn.dtype": DTYPE,
     "fraction.values": each(PROBABILITY_LIKE),
-    "fraction.fraction": PROBABILITY_LIKE,  # one point, passed by dvc.yaml from fraction.values
     "fraction.seed": SEED,
     "scalar.points": each(point_xyz),
     "scalar.fd_step": interval(0, 1, closed_low=False, closed_high=False),
@@ -323,7 +322,5 @@ def fix_hint(key: str, cfg: Mapping) -> str:
     grid = cfg.get(group, {}).get("grid") if isinstance(cfg.get(group), Mapping) else None
     if isinstance(grid, Mapping) and leaf in grid:  # a sweep point's value comes from its grid
         key = f"{group}.grid.{leaf}"
-    elif key == "fraction.fraction":  # a fraction point's, from fraction.values
-        key = "fraction.values"
     where = f"conf/{group}/" if leaf else "conf/config.yaml"
     return f"fix it in {where} and run `make params`, or override it: dvc exp run -S {key}=..."

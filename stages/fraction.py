@@ -1,0 +1,29 @@
+"""fraction: the data-fraction bonus. Retrain a classifier with its select stage's
+hyperparameters on a seeded random subset of the train split at each share of
+conf/fraction's values (side by side over `workers` processes) and report the test accuracy
+against the share used.
+
+Outputs under reports/<model>/: fraction.json ({fraction: test accuracy}), fraction.csv.
+"""
+
+from omegaconf import DictConfig
+
+from study.classify import fraction_outputs, load_prepared
+from study.hydra_app import stage_main
+from study.io import read_json, write_outputs
+
+
+@stage_main
+def main(cfg: DictConfig) -> None:
+    out = f"{cfg.paths.reports}/{cfg.model}"
+    section = cfg[cfg.model]
+    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
+    outputs, summary = fraction_outputs(cfg.model, section, read_json(f"{out}/best.json"), data,
+                                        list(cfg.fraction["values"]), cfg.fraction.seed,
+                                        cfg.workers)
+    write_outputs(out, outputs)
+    print(f"fraction@{cfg.model}: {summary}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
