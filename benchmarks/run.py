@@ -14,7 +14,13 @@ study.threads), and recorded with the core count, the library versions and the l
 (d) the same convolutions, fast path vs the naive loops (``conv2d_naive_*``: a Python loop over
     every output pixel, one NumPy expression for all output channels of the pixel);
 (e) C0 recovery as in the c0_recover stage, conjugate gradient to its default tolerance:
-    seconds, and seconds per iteration over one PyTorch forward + backward of the same conv.
+    seconds, and seconds per iteration over one PyTorch forward + backward of the same conv;
+(f) training a small CNN on (N, 784) MNIST-shaped rows, float32, batch 64, SGD with momentum
+    (Reshape -> Conv2d(1, 8, 5, padding 2) -> ReLU -> MaxPool2d(2) -> Conv2d(8, 16, 5,
+    padding 2) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(784, 10)), barenet's
+    ``train_epoch`` against the same loop in PyTorch, over CNN_SAMPLES random samples (a full
+    48,000-sample epoch is too slow to repeat; the time per batch does not depend on the
+    data), also scaled linearly to 48,000.
 
 Ratios are barenet_time / other_time (lower is better for barenet) unless named speedup or
 fraction. Each time is the best of several repeats after a warmup; the barenet, torch and
@@ -71,6 +77,7 @@ TARGETS = {  # name: (kind, bound) from the issue that set them
     "conv2d_float32": ("ratio_at_most", 2.0),
     "conv2d_fast_vs_naive_float64": ("speedup_at_least", 100),
     "conv2d_fast_vs_naive_float32": ("speedup_at_least", 100),
+    "cnn_epoch_float32": ("ratio_at_most", 3.0),
 }
 
 
@@ -332,6 +339,79 @@ def bench_c0() -> dict:
     }
 
 
+# ----------------------------------------------------------------------------- (f) CNN epoch
+
+CNN_SAMPLES, CNN_EPOCH, CNN_BATCH, CNN_LR, CNN_MOMENTUM = 6_400, 48_000, 64, 0.01, 0.9
+
+
+def cnn_barenet(seed: int) -> barenet.Sequential:
+    rng = np.random.default_rng(seed)
+    kwargs = dict(rng=rng, dtype=np.float32)
+    return barenet.Sequential(
+        barenet.Reshape((1, 28, 28)),
+        Conv2d(1, 8, 5, padding=2, **kwargs), barenet.ReLU(), barenet.MaxPool2d(2),
+        Conv2d(8, 16, 5, padding=2, **kwargs), barenet.ReLU(), barenet.MaxPool2d(2),
+        barenet.Flatten(), barenet.Linear(784, 10, **kwargs))
+
+
+def cnn_torch(seed: int) -> torch.nn.Sequential:
+    torch.manual_seed(seed)
+    nn = torch.nn
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)),
+                         nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(784, 10))
+
+
+def cnn_epoch_barenet(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
+    model = cnn_barenet(seed)
+    optimizer = barenet.SGD(model.parameters(), lr=CNN_LR, momentum=CNN_MOMENTUM)
+    loss = barenet.SoftmaxCrossEntropy()
+    batches = barenet.Batches(CNN_BATCH, np.random.default_rng(seed))
+
+    def epoch() -> None:
+        if not barenet.train_epoch(model, optimizer, loss, x, labels, batches):
+            raise RuntimeError("the benchmark CNN diverged")
+
+    return epoch
+
+
+def cnn_epoch_torch(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
+    model = cnn_torch(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=CNN_LR, momentum=CNN_MOMENTUM)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
+    generator = torch.Generator().manual_seed(seed)
+
+    def epoch() -> None:
+        order = torch.randperm(len(tx), generator=generator)
+        for start in range(0, len(tx), CNN_BATCH):
+            idx = order[start:start + CNN_BATCH]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(tx[idx]), ty[idx])
+            loss.backward()
+            optimizer.step()
+
+    return epoch
+
+
+def bench_cnn(samples: int = CNN_SAMPLES) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((samples, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, samples)
+    t_ours, t_torch = side_by_side((cnn_epoch_barenet(x, labels, 1), 1),
+                                   (cnn_epoch_torch(x, labels, 1), 1))
+    scale = CNN_EPOCH / samples
+    return ratio_entry(
+        "cnn_epoch_float32", t_ours, t_torch, samples=samples, batch=CNN_BATCH,
+        dtype="float32", steps=-(-samples // CNN_BATCH), momentum=CNN_MOMENTUM,
+        barenet_epoch_s_scaled=round(t_ours * scale, 3),
+        torch_epoch_s_scaled=round(t_torch * scale, 3),
+        note=(f"barenet_s and torch_s are {samples} samples' training; the *_epoch_s_scaled "
+              f"figures multiply them by {scale:g} for a {CNN_EPOCH}-sample epoch. Network: "
+              "Reshape((1, 28, 28)), Conv2d(1, 8, 5, padding=2), ReLU, MaxPool2d(2), "
+              "Conv2d(8, 16, 5, padding=2), ReLU, MaxPool2d(2), Flatten, Linear(784, 10)"))
+
+
 # ----------------------------------------------------------------------------- environment
 
 def loadavg() -> list[float]:
@@ -438,6 +518,7 @@ def run(output: Path, threads: int, study: bool) -> dict:
         for dtype in (np.float64, np.float32):
             results.update(bench_conv(dtype, suffix, geometry))
     results["c0_recovery"] = bench_c0()
+    results["cnn_epoch_float32"] = bench_cnn()
     if study:
         results["study"] = bench_study()
     elif output.is_file() and "study" in json.loads(output.read_text()):

@@ -16,14 +16,26 @@ from .losses import (
     l2_penalty,
     log_softmax,
 )
-from .nn import MLP, Flatten, Linear, Module, Parameter, ReLU, Sequential, SoftmaxClassifier
+from .nn import (
+    MLP,
+    Flatten,
+    Linear,
+    Module,
+    Parameter,
+    ReLU,
+    Reshape,
+    Sequential,
+    SoftmaxClassifier,
+)
 from .optim import SGD, ConjugateGradient, ExponentialLR, Optimizer
+from .pooling import AvgPool2d, MaxPool2d
 from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, train_epoch
 
 __all__ = [
-    "MLP", "SGD", "Batches", "ClassMetrics", "ConjugateGradient", "Conv2d", "ExponentialLR",
-    "Flatten", "History", "L2Loss", "L2Penalty", "Linear", "Loss", "Module", "Optimizer",
-    "Parameter", "ReLU", "Sequential", "SoftmaxClassifier", "SoftmaxCrossEntropy", "checks",
-    "confusion_matrix", "evaluate", "fit", "gradcheck", "l1_penalty", "l2_penalty",
-    "log_softmax", "minibatches", "random_shift", "scalar", "train_epoch",
+    "MLP", "SGD", "AvgPool2d", "Batches", "ClassMetrics", "ConjugateGradient", "Conv2d",
+    "ExponentialLR", "Flatten", "History", "L2Loss", "L2Penalty", "Linear", "Loss", "MaxPool2d",
+    "Module", "Optimizer", "Parameter", "ReLU", "Reshape", "Sequential", "SoftmaxClassifier",
+    "SoftmaxCrossEntropy", "checks", "confusion_matrix", "evaluate", "fit", "gradcheck",
+    "l1_penalty", "l2_penalty", "log_softmax", "minibatches", "random_shift", "scalar",
+    "train_epoch",
 ]

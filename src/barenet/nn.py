@@ -170,6 +170,31 @@ class Flatten(Module):
         return "Flatten()"
 
 
+class Reshape(Module):
+    """(N, ...) -> (N, *shape), e.g. ``Reshape((1, 28, 28))`` turns flattened (N, 784) image
+    rows, as the training loop feeds them, into the (N, C, H, W) a Conv2d takes; the inverse of
+    Flatten."""
+
+    def __init__(self, shape):
+        shape = tuple(shape) if isinstance(shape, tuple | list) else (shape,)
+        self.shape = tuple(check_positive_int(d, "Reshape shape entries") for d in shape)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        size = int(np.prod(self.shape))
+        if x.ndim < 1 or int(np.prod(x.shape[1:])) != size:
+            raise ValueError(f"Reshape{self.shape} needs {size} values per sample, got shape "
+                             f"{x.shape}")
+        self._shape = x.shape
+        return x.reshape(x.shape[0], *self.shape)
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        return grad_out.reshape(self._shape) if need_input_grad else None
+
+    def __repr__(self) -> str:
+        return f"Reshape({self.shape})"
+
+
 class Sequential(Module):
     """Applies modules in order; backward runs them in reverse."""
 
