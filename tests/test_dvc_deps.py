@@ -1,7 +1,8 @@
-"""dvc.yaml cannot go stale: every stage lists, among its deps, every project module its script
-imports, directly or through other modules (barenet's package __init__ included), so a changed
-helper always re-runs the stages that run it; and nothing else of the project's code, so
-editing the report code never re-runs training."""
+"""dvc.yaml and dvc.lock cannot go stale: every stage lists, among its deps, every project
+module its script imports, directly or through other modules (barenet's package __init__
+included), so a changed helper always re-runs the stages that run it; and nothing else of the
+project's code, so editing the report code never re-runs training. dvc.lock records only the
+stages dvc.yaml has."""
 
 import ast
 from pathlib import Path
@@ -124,3 +125,12 @@ def test_stale_deps_are_caught(tmp_path):
 
 def test_dvc_yaml_parses_as_plain_yaml():
     assert "stages" in yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+
+
+def test_the_lock_file_records_only_stages_that_exist():
+    """DVC rewrites a stage's entry in dvc.lock when the stage runs and never removes the entry
+    of a stage dropped from dvc.yaml; stale entries misled readers and, parsed several times per
+    stage, made every stage of `dvc repro` a second slower (86 of them, 6,000 lines)."""
+    locked = yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    stale = sorted(set(locked) - set(STAGES))
+    assert not stale, f"dvc.lock records stages dvc.yaml no longer has (delete them): {stale}"
