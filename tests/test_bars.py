@@ -71,6 +71,7 @@ def test_a_missing_key_and_a_missing_file_are_named(reports):
 @pytest.mark.parametrize("name, change, words", [
     ("reports/linear/metrics.json", lambda d: d["test"].update(accuracy=0.85), "linear test"),
     ("reports/mlp/metrics.json", lambda d: d["test"].update(accuracy=0.9767), "MLP test"),
+    ("reports/cnn/metrics.json", lambda d: d["test"].update(accuracy=0.9919), "CNN test"),
     ("reports/c0/metrics.json", lambda d: d["cg"].update(relative_weight_error=1.93), "C0"),
     ("reports/blur/metrics.json", lambda d: d.update(max_abs_diff_vs_reference=1e-3), "blur"),
 ])

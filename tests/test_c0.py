@@ -181,6 +181,20 @@ def test_sgd_stops_at_its_tolerance_or_its_cap(tiny):
     assert loose.gradient_passes < 50
 
 
+def test_sgd_measured_every_few_epochs_trains_the_same_weights(tiny):
+    x, targets, weights = tiny
+    init = c0.initial_weights(weights.shape, seed=0)
+    settings = dict(padding=2, lr=0.05, momentum=0.9, batch_size=2, seed=0, max_epochs=7,
+                    tol=1e-6, true_weights=weights, stream=QUIET)
+    every = c0.run_sgd(x, targets, init, **settings)
+    sparse = c0.run_sgd(x, targets, init, check_every=3, **settings)
+    assert np.array_equal(every.weights, sparse.weights)
+    assert [r["step"] for r in sparse.curve] == [0, 3, 6, 7]  # and always the last epoch
+    assert sparse.curve == [every.curve[i] for i in (0, 3, 6, 7)]
+    assert (sparse.gradient_passes, sparse.iterations) == (every.gradient_passes,
+                                                           every.iterations)
+
+
 def test_sgd_divergence_says_to_lower_the_learning_rate(tiny):
     x, targets, weights = tiny
     init = c0.initial_weights(weights.shape, seed=0)

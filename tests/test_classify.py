@@ -17,6 +17,7 @@ from study.classify import (
     point_name,
     seed_runs,
     selection_outputs,
+    sweep_and_final_outputs,
     sweep_outputs,
     sweep_point_outputs,
     with_chosen_point,
@@ -126,8 +127,9 @@ def tiny_section(kind):
     section = {"lr": 0.05, "lambda": 1e-4, "batch_size": 32, "epochs": 2, "momentum": 0.9,
                "shift": 1, "lr_decay": 0.9, "dtype": "float64", "seed": 0, "final_seeds": 3,
                "standardise": True, "grid": {"lr": [0.05]}}
-    return ({**section, "hidden": 16} if kind == "mlp"
-            else {**section, "bias": True, "init_std": None})
+    return {"mlp": {**section, "hidden": 16},
+            "cnn": {**section, "channels": [2, 3], "kernel_size": 3},
+            "linear": {**section, "bias": True, "init_std": None}}[kind]
 
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
@@ -161,6 +163,31 @@ def test_the_fraction_runs_in_a_pool_are_tabulated_in_order(tiny_data):
     n = len(tiny_data.y["train"])
     assert [row[:2] for row in pooled["fraction.csv"].rows] == [(1.0, n), (0.5, round(n / 2))]
     assert list(pooled["fraction.json"]) == ["1.0", "0.5"]
+
+
+def comparable(outputs: dict) -> dict:
+    """A stage's outputs without figures, tables' rows as lists (they may be iterators)."""
+    return {name: (value.header, list(value.rows)) if isinstance(value, Table) else value
+            for name, value in outputs.items() if not hasattr(value, "savefig")}
+
+
+def test_the_cnn_tests_the_model_it_chose_as_the_final_stage_would_retrain_it(tiny_data):
+    section = {**tiny_section("cnn"), "grid": {"lr": [0.05, 0.01]}}
+    outputs, summary = sweep_and_final_outputs("cnn", section, tiny_data, workers=2)
+    pooled = comparable(outputs)
+    assert pooled == comparable(sweep_and_final_outputs("cnn", section, tiny_data, workers=1)[0])
+    best = pooled["best.json"]
+    assert best["val_accuracy"] == max(  # chosen on validation
+        r["value"] for r in pooled["heatmap.json"] if r["metric"] == "val accuracy")
+    retrained = comparable(final_outputs("cnn", {**section, "final_seeds": 1}, best, tiny_data,
+                                         workers=1)[0])
+    assert {k: v for k, v in retrained.items() if k in pooled} == {
+        k: v for k, v in pooled.items() if k in retrained}  # metrics, curves, per class, ...
+    assert {"metrics.json", "curves.csv", "confusion.csv"} <= set(retrained)
+    assert list(pooled["metrics.json"]["seeds"]) == ["0"]
+    assert pooled["metrics.json"]["best"] == {"lr": best["lr"]}
+    assert "chosen on validation" in summary
+    assert {"weights.png", "mistakes.png"} <= set(outputs)  # the first-layer filters, drawn
 
 
 def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):

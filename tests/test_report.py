@@ -224,6 +224,13 @@ def derived_numbers(results) -> list[float]:
     numbers.append(round((max(sigma_val) - min(sigma_val)) * n_val))
     bias = 1 if PARAMS["linear"]["bias"] else 0
     numbers.append(len(results.linear.class_names) * (28 * 28 + bias))  # the linear model's
+    cnn_params = PARAMS["cnn"]  # the CNN against the MLP: errors per class and their changes
+    errors = {clf.name: clf.confusion.sum(axis=1) - np.diag(clf.confusion)
+              for clf in (results.cnn, results.mlp)}
+    fewer = errors["mlp"] - errors["cnn"]
+    numbers += [*errors["cnn"], *errors["mlp"], *fewer, errors["cnn"].sum(),
+                errors["mlp"].sum(), (fewer > 0).sum(), fewer.max(),
+                cnn_params["channels"][1] * 7 * 7, cnn_params["kernel_size"] // 2]
     ours, sk = results.linear.metrics, results.sklearn
     numbers += [ours["test"]["accuracy"] - sk["test"]["accuracy"],
                 ours["train"]["accuracy"] - ours["test"]["accuracy"],
@@ -283,11 +290,13 @@ def test_replace_block_rewrites_only_the_block():
 
 @pytest.fixture
 def project(tmp_path):
-    """A copy of the committed reports/ and dvc.yaml with a README of its own, for the report
-    to be written in."""
+    """A copy of the committed reports/, benchmarks/results.json and dvc.yaml with a README of
+    its own, for the report to be written in."""
     root = tmp_path
     shutil.copytree(ROOT / "reports", root / "reports",
                     ignore=shutil.ignore_patterns("report.md", "figures"))
+    (root / "benchmarks").mkdir()
+    shutil.copy(ROOT / "benchmarks" / "results.json", root / "benchmarks" / "results.json")
     shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
     (root / README).write_text(f"# Title\n\n{HEADLINE_START}\nstale\n{HEADLINE_END}\n\nEnd.\n")
     return root
@@ -337,16 +346,19 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     stage = report_stage()
     assert {d for d in stage["deps"] if d.startswith(f"{reports}/")} == (
         {p for p in written.read if p.startswith(f"{reports}/")} | linked)
-    # the rest of what it reads is dvc.yaml's plots:, which DVC refuses as a dep ("DVC file
-    # 'dvc.yaml' cannot be a dependency"): the committed figures are checked against them below.
+    # the rest of what it reads is make bench's CNN epoch, and dvc.yaml's plots:, which DVC
+    # refuses as a dep ("DVC file 'dvc.yaml' cannot be a dependency"): the committed figures
+    # are checked against them below.
     # Editing only report code re-runs the report alone: no data/, no training code
-    assert {p for p in written.read if not p.startswith(f"{reports}/")} == {"dvc.yaml"}
+    assert {p for p in written.read if not p.startswith(f"{reports}/")} == {
+        "dvc.yaml", "benchmarks/results.json"}
+    assert "benchmarks/results.json" in stage["deps"]
     assert "src/study/templates" in stage["deps"]
     assert not any(d.startswith(("data/", "src/study/classify")) for d in stage["deps"])
     assert stage["outs"] == {REPORT: {"cache": False}, f"{reports}/{FIGURES}": {"cache": False}}
     # the settings the report reads
-    assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "c0", "blur.pick",
-                               "ablation", "sigma.seeds"}
+    assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "cnn", "c0",
+                               "blur.pick", "ablation", "sigma.seeds"}
 
 
 def test_write_report_refuses_to_link_a_missing_file(project):

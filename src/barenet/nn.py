@@ -207,9 +207,14 @@ class Sequential(Module):
         return x
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        for i in reversed(range(len(self.layers))):  # inner layers always pass a gradient on
-            grad_out = self.layers[i].backward(grad_out, need_input_grad=need_input_grad or i > 0)
-        return grad_out
+        # Without an input gradient, the backward pass stops at the first layer with parameters
+        # (e.g. a CNN's first Conv2d after a Reshape): nothing before it has anything to learn.
+        first = 0 if need_input_grad else next(
+            (i for i, layer in enumerate(self.layers) if layer.parameters()), 0)
+        for i in reversed(range(first, len(self.layers))):
+            grad_out = self.layers[i].backward(grad_out,
+                                               need_input_grad=need_input_grad or i > first)
+        return grad_out if need_input_grad else None
 
     def __getitem__(self, i: int) -> Module:
         return self.layers[i]

@@ -29,6 +29,8 @@ CONTRACT = {
                                  "preprocessing", "test.accuracy_mean", "test.accuracy_std",
                                  "seeds"],
     "reports/mlp/fraction.json": FRACTIONS,
+    "reports/cnn/metrics.json": ["test.accuracy", "test.loss", "val.accuracy", "train.accuracy",
+                                 "best.lr", "best_class", "worst_class", "preprocessing"],
     "reports/scalar/gradients.json": ["0.point", "0.expression", "0.f", "0.grad",
                                       "0.fd_rel_error"],
     "reports/blur/metrics.json": ["max_abs_diff_vs_reference"],
@@ -39,6 +41,7 @@ CONTRACT = {
 LINEAR_MIN_TEST_ACCURACY = 0.925
 LINEAR_MAX_GAP_TO_SKLEARN = 0.003
 MLP_MIN_TEST_ACCURACY = 0.98
+CNN_MIN_TEST_ACCURACY = 0.992
 SCALAR_MAX_FD_REL_ERROR = 1e-6
 BLUR_MAX_ABS_DIFF = 1e-12
 C0_MAX_RELATIVE_WEIGHT_ERROR = 1e-4  # for the curvature-aware optimiser (cg)
@@ -92,6 +95,9 @@ def bars_missed(loaded: dict) -> list[str]:
     mlp = loaded["reports/mlp/metrics.json"]["test"]["accuracy"]
     if mlp < MLP_MIN_TEST_ACCURACY:
         problems.append(f"MLP test accuracy {mlp:.4f} < {MLP_MIN_TEST_ACCURACY}")
+    cnn = loaded["reports/cnn/metrics.json"]["test"]["accuracy"]
+    if cnn < CNN_MIN_TEST_ACCURACY:
+        problems.append(f"CNN test accuracy {cnn:.4f} < {CNN_MIN_TEST_ACCURACY}")
     for entry in loaded["reports/scalar/gradients.json"]:
         if not (entry["fd_rel_error"] <= SCALAR_MAX_FD_REL_ERROR and math.isfinite(entry["f"])):
             problems.append(f"scalar gradient at {entry['point']}: f {entry['f']}, "

@@ -228,21 +228,27 @@ class SquaredErrorPerPosition(bn.L2Loss):
 
 def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, lr: float,
             momentum: float, batch_size: int, max_epochs: int, tol: float, seed: int,
-            true_weights: np.ndarray, stream: TextIO | None = None) -> Run:
+            true_weights: np.ndarray, check_every: int = 1, stream: TextIO | None = None) -> Run:
     """Mini-batch SGD with momentum (barenet's training loop) on the squared error per output
-    position. Stops when the relative output error on all images is <= tol (checked after each
-    epoch) or after ``max_epochs``. ``true_weights`` (C0's) only measure the curve's weight
-    error. Progress goes to ``stream`` (default stdout)."""
+    position. Stops when the relative output error on all images is <= tol (measured, for the
+    curve too, every ``check_every`` epochs and after the last) or after ``max_epochs``.
+    ``true_weights`` (C0's) only measure the curve's weight error. Progress goes to ``stream``
+    (default stdout)."""
     layer = new_layer(init, padding)
     optimizer = bn.SGD(layer.parameters(), lr=lr, momentum=momentum)
     start = time.perf_counter()
     target_norm = float(np.linalg.norm(targets))
     curve = [curve_row(0, 0, full_loss(layer, x, targets), layer.weight.data, true_weights,
                        target_norm)]
+    last_epoch = [0]
     with Progress("c0_recover sgd", max_epochs, max_lines=LOG_LINES, stream=stream) as progress:
 
         def converged(epoch: int) -> bool:
-            """Record the epoch's curve row and progress; True (stop) once within tol."""
+            """Every check_every epochs: record the curve row and progress; True (stop) once
+            within tol."""
+            last_epoch[0] = epoch
+            if epoch % check_every and epoch != max_epochs:
+                return False
             row = curve_row(epoch, epoch, full_loss(layer, x, targets), layer.weight.data,
                             true_weights, target_norm)
             curve.append(row)
@@ -257,7 +263,7 @@ def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: in
         if diverged_at is not None:
             raise RuntimeError(f"SGD diverged in epoch {diverged_at} (the outputs overflowed): "
                                f"lower c0.sgd.lr (now {lr}) or c0.sgd.momentum")
-    epochs = len(curve) - 1
+    epochs = last_epoch[0]
     return Run(layer.weight.data.copy(), curve, epochs * math.ceil(len(x) / batch_size), epochs,
                curve[-1]["relative_output_error"] <= tol, time.perf_counter() - start)
 
@@ -355,7 +361,8 @@ def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.nd
                 return run_sgd(x, targets, init, padding=c.padding, lr=c.sgd.lr,
                                momentum=c.sgd.momentum, batch_size=c.sgd.batch_size,
                                max_epochs=c.sgd.max_epochs, tol=c.sgd.tol, seed=c.sgd.seed,
-                               true_weights=true_weights, stream=stream)
+                               true_weights=true_weights, check_every=c.sgd.check_every,
+                               stream=stream)
             if task == "cg":
                 return run_cg(x, targets, init, padding=c.padding, tol=c.cg.tol,
                               max_iter=c.cg.max_iter, memory=c.cg.memory,

@@ -73,7 +73,21 @@ def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
                                     dtype=dtype, weight_std=section["init_std"])
     if kind == "mlp":
         return bn.MLP(n_features, int(section["hidden"]), n_classes, rng=rng, dtype=dtype)
-    raise ValueError(f"model must be 'linear' or 'mlp', got {kind!r}")
+    if kind == "cnn":
+        return cnn(section, n_classes, rng, dtype)
+    raise ValueError(f"model must be 'linear', 'mlp' or 'cnn', got {kind!r}")
+
+
+def cnn(section: Mapping, n_classes: int, rng: np.random.Generator, dtype) -> bn.Sequential:
+    """Two blocks of Conv2d (odd kernel, 'same' padding) -> ReLU -> MaxPool2d(2), then one
+    Linear layer on the flattened maps; it takes the (N, 784) rows the other classifiers take."""
+    (c1, c2), k = (int(c) for c in section["channels"]), int(section["kernel_size"])
+    h, w = IMAGE_SHAPE
+    return bn.Sequential(
+        bn.Reshape((1, h, w)),
+        bn.Conv2d(1, c1, k, padding=k // 2, rng=rng, dtype=dtype), bn.ReLU(), bn.MaxPool2d(2),
+        bn.Conv2d(c1, c2, k, padding=k // 2, rng=rng, dtype=dtype), bn.ReLU(), bn.MaxPool2d(2),
+        bn.Flatten(), bn.Linear(c2 * (h // 4) * (w // 4), n_classes, rng=rng, dtype=dtype))
 
 
 def train_classifier(kind: str, section: Mapping, data: Prepared,
@@ -271,10 +285,42 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
     if history.diverged:
         raise RuntimeError(f"the chosen point {chosen} diverged in epoch "
                            f"{history.diverged_at_epoch} on retraining")
-    test = bn.evaluate(model, data.x["test"], data.y["test"])  # the one look at the test set
     seed = int(section["seed"])
-    runs = [seed_scores(seed, model, history, test)] + seed_runs(
-        kind, section, data, range(seed + 1, seed + int(section["final_seeds"])), workers)
+    return tested_outputs(kind, section, chosen, model, history, data, seed_runs(
+        kind, section, data, range(seed + 1, seed + int(section["final_seeds"])), workers))
+
+
+def sweep_and_final_outputs(kind: str, section: Mapping, data: Prepared,
+                            workers: int = 1) -> tuple[dict, str]:
+    """The sweep and the final model in one pass, for a model too slow to train twice (the
+    CNN): every grid point is trained in full with train and validation curves (over
+    ``workers`` processes), the best on validation is chosen (selection_outputs' files), and
+    that very model touches the TEST set once (final_outputs' files, one seed)."""
+    section = OmegaConf.to_container(section) if not isinstance(section, dict) else dict(section)
+    points = grid_points(section["grid"])
+
+    def run(point: dict) -> tuple[dict, bn.Module, bn.History]:
+        with Progress(f"{kind} {point_name(point)}", section["epochs"]) as progress:
+            model, history = train_classifier(kind, {**section, **point}, data,
+                                              progress=progress)
+        return {"point": point, **history_record(history)}, model, history
+
+    runs = fork_map(run, points, workers)
+    records = [record for record, _, _ in runs]
+    selection, _ = selection_outputs(section["grid"], records)
+    _, model, history = runs[records.index(best_point(records))]
+    chosen_section, chosen = with_chosen_point(section, selection["best.json"])
+    outputs, summary = tested_outputs(kind, chosen_section, chosen, model, history, data, [])
+    return {**selection, **outputs}, f"{point_name(chosen)} chosen on validation; {summary}"
+
+
+def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
+                   history: bn.History, data: Prepared, other_seeds: list[dict]
+                   ) -> tuple[dict, str]:
+    """final_outputs' files for ``model``, trained with ``section`` (the ``chosen`` point in
+    place) and now tested once, beside ``other_seeds``' scores (seed_runs)."""
+    test = bn.evaluate(model, data.x["test"], data.y["test"])  # the one look at the test set
+    runs = [seed_scores(int(section["seed"]), model, history, test), *other_seeds]
     names = data.class_names
     order = np.argsort(test.per_class_accuracy, kind="stable")
     metrics = {
@@ -370,17 +416,23 @@ def mistakes_figure(model: bn.Module, data: Prepared):
 
 
 def weight_figure(kind: str, model: bn.Module, names: list[str]):
-    """The linear model's template per class, or the MLP's first 20 hidden units' input weights
-    (red > 0 > blue, each image on its own symmetric scale)."""
+    """The linear model's template per class, the MLP's first 20 hidden units' input weights,
+    or the CNN's first-layer filters (red > 0 > blue, each image on its own symmetric
+    scale)."""
     from study.plots import image_grid  # only the final stages draw: sweep points skip matplotlib
 
     if kind == "linear":
         images, titles = model.W.T, [f"class {n}" for n in names]
         title = "Learned weights W[:, c] of each class"
-    else:
+    elif kind == "mlp":
         images, titles = model[0].weight.data[:20], [f"unit {i}" for i in range(20)]
         title = "Input weights of the first 20 hidden units"
-    return image_grid(images.reshape(-1, *IMAGE_SHAPE), titles,
+    else:
+        images = model[1].weight.data[:, 0]
+        titles, title = [f"filter {i}" for i in range(len(images))], "First-layer filters"
+    if kind != "cnn":
+        images = images.reshape(-1, *IMAGE_SHAPE)
+    return image_grid(images, titles,
                       ncols=10 if len(titles) > 10 else 5, symmetric=True, cmap="RdBu_r",
                       suptitle=f"{title} (red > 0 > blue)")
 

@@ -17,7 +17,7 @@ import jinja2
 
 from study.figures import FIGURES, draw, plot_definitions
 from study.io import atomic_dir, write_outputs, write_text
-from study.results import C0_RUNS, MODELS, ReportInputs, Results, load_results
+from study.results import C0_RUNS, CNN, MODELS, ReportInputs, Results, load_results
 
 REPORT = "reports/report.md"
 README = "README.md"
@@ -72,7 +72,7 @@ TEMPLATES.filters.update({name: (lambda value, spec=spec: format(value, spec))
                           for name, spec in NUMBER_FORMATS.items()})
 TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, setting=setting, settings=settings,
                          bracketed=bracketed, bold_if=bold_if)
-TEMPLATES.globals.update(MODELS=MODELS, C0_RUNS=C0_RUNS)
+TEMPLATES.globals.update(MODELS=MODELS, CNN=CNN, C0_RUNS=C0_RUNS)
 TEMPLATES.tests["last_is_zero"] = lambda values: values[-1] == 0
 
 

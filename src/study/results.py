@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-MODELS = {"linear": "Linear softmax classifier", "mlp": "Two-layer MLP"}
+MODELS = {"linear": "Linear softmax classifier", "mlp": "Two-layer MLP"}  # the assignment's
+CNN = "CNN (beyond the assignment)"
+BENCHMARKS = "benchmarks/results.json"  # `make bench`'s measurements
 C0_RUNS = {"sgd": "SGD with momentum", "cg": "conjugate gradient"}
 DATA_SETS = ("idx", "cifar10")  # the classification data set (any IDX one), CIFAR-10
 
@@ -153,6 +155,10 @@ class Classifier:
                 "best_epoch": int(self.curves["epoch"][best_epoch]),
                 "best_val_loss": val_loss[best_epoch], "last_val_loss": val_loss[-1]}
 
+    def errors_per_class(self) -> list[int]:
+        """Misclassified test images of each class, in the order of ``class_names``."""
+        return [int(n) for n in self.confusion.sum(axis=1) - np.diag(self.confusion)]
+
     def confusions_of(self, class_name: str, n: int) -> list[tuple[str, int]]:
         """The ``n`` classes the test images of ``class_name`` are most often taken for, with
         how often (most frequent first, ties in class order; no zeros)."""
@@ -189,6 +195,8 @@ class Results:
     params: the composed settings (params.yaml, with any command-line overrides)."""
     linear: Classifier
     mlp: Classifier
+    cnn: Classifier                  # beyond the assignment; no data-fraction runs
+    cnn_epoch: dict                  # benchmarks/results.json: a CNN epoch timed beside PyTorch
     sklearn: dict
     scalar: list[dict]
     blur: dict
@@ -216,7 +224,7 @@ def load_classifier(inputs: ReportInputs, folder: str, name: str, n_val: int) ->
         confusion[index[row["actual"]], index[row["predicted"]]] = int(row["count"])
     fraction = [{"fraction": float(row["fraction"]), "n_train": int(row["n_train"]),
                  "test_accuracy": float(row["test_accuracy"]) if row["test_accuracy"] else None}
-                for row in inputs.csv(f"{folder}/fraction.csv")]
+                for row in inputs.csv(f"{folder}/fraction.csv")] if name in MODELS else []
     rows = inputs.csv(f"{folder}/curves.csv")
     curves = {key: [float(row[key]) for row in rows] for key in rows[0]}
     return Classifier(name, inputs.json(f"{folder}/metrics.json"),
@@ -233,6 +241,8 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
     return Results(
         linear=load_classifier(inputs, f"{reports}/linear", "linear", n_val),
         mlp=load_classifier(inputs, f"{reports}/mlp", "mlp", n_val),
+        cnn=load_classifier(inputs, f"{reports}/cnn", "cnn", n_val),
+        cnn_epoch=inputs.json(BENCHMARKS)["cnn_epoch_float32"],
         sklearn=inputs.json(f"{reports}/sklearn/metrics.json"),
         scalar=inputs.json(f"{reports}/scalar/gradients.json"),
         blur=inputs.json(f"{reports}/blur/metrics.json"),

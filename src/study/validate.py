@@ -99,6 +99,21 @@ def each(check: Check) -> Check:
     return check_list
 
 
+def two_counts(values, key: str) -> None:
+    """[c1, c2]: the CNN's two conv layers' channel counts."""
+    if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 2:
+        raise ValueError(f"{key} must be a list of two channel counts [c1, c2], got {values!r}")
+    each(integer(1))(values, key)
+
+
+def odd_kernel(value, key: str) -> None:
+    """A kernel size that 'same' padding (k // 2) keeps the image size with."""
+    integer(1, min(IMAGE_SHAPE))(value, key)
+    if value % 2 == 0:
+        raise ValueError(f"{key} must be odd (padding k // 2 then keeps the image size), "
+                         f"got {value!r}")
+
+
 def point_xyz(value, key: str) -> None:
     """[x, y, z] of finite numbers with z^2 != 0: f divides by tanh(z^2), which is 0 there."""
     if (not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 3
@@ -137,7 +152,7 @@ def _classifier(**specific: Check) -> dict[str, Check]:
 
 
 RULES: dict[str, Check] = {
-    "model": one_of("linear", "mlp"),
+    "model": one_of("linear", "mlp", "cnn"),
     "workers": integer(1),
     "paths.*": text,
     "data.name": text,
@@ -157,6 +172,8 @@ RULES: dict[str, Check] = {
     **{f"linear.{k}": check for k, check in _classifier(
         bias=boolean, init_std=optional(check_non_negative)).items()},
     **{f"mlp.{k}": check for k, check in _classifier(hidden=integer(1)).items()},
+    **{f"cnn.{k}": check for k, check in _classifier(
+        channels=two_counts, kernel_size=odd_kernel).items() if k != "final_seeds"},
     "sklearn.C": each(check_positive),
     "sklearn.max_iter": integer(1),
     "sklearn.tol": check_positive,
@@ -180,6 +197,7 @@ RULES: dict[str, Check] = {
     "c0.sgd.batch_size": integer(1),
     "c0.sgd.max_epochs": integer(1),
     "c0.sgd.tol": check_positive,
+    "c0.sgd.check_every": integer(1),
     "c0.sgd.seed": SEED,
     "c0.cg.tol": check_positive,
     "c0.cg.max_iter": integer(1),
@@ -197,7 +215,7 @@ RULES: dict[str, Check] = {
     **{f"report.original.{key}": each(check_non_negative)
        for key in ("fraction_shares", "linear_fraction_accuracy", "mlp_fraction_accuracy")},
 }
-GRID = re.compile(r"(?P<model>linear|mlp)\.grid\.(?P<knob>\w+)")
+GRID = re.compile(r"(?P<model>linear|mlp|cnn)\.grid\.(?P<knob>\w+)")
 # a ladder's first rung sets knobs of the model: each is checked by the model knob's own rule
 RUNG = re.compile(r"ablation\.(?P<model>linear|mlp)\.assignment\.(?P<knob>\w+)")
 PATTERNS = {re.compile(re.escape(key).replace(r"\*", r"[^.]+")): check

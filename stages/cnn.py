@@ -1,0 +1,27 @@
+"""cnn: beyond the assignment, a small convolutional network from barenet's modules (conf/cnn).
+Every learning rate of its grid is trained in full, side by side over `workers` processes; the
+best on VALIDATION accuracy is chosen and that same model touches the TEST set once (a CNN
+epoch is slow in NumPy, so the chosen point is not retrained).
+
+Outputs under reports/cnn/: sweep.csv, sweep.md, heatmap.json, best.json (the choice), and
+metrics.json, curves.csv, per_class.csv, confusion.csv, weights.png (the first-layer filters),
+mistakes.png, as the final stage writes them for the other classifiers.
+"""
+
+from omegaconf import DictConfig
+
+from study.classify import load_prepared, sweep_and_final_outputs
+from study.hydra_app import stage_main
+from study.io import write_outputs
+
+
+@stage_main
+def main(cfg: DictConfig) -> None:
+    data = load_prepared(cfg.paths.idx, cfg.cnn.dtype, cfg.cnn.standardise)
+    outputs, summary = sweep_and_final_outputs("cnn", cfg.cnn, data, cfg.workers)
+    write_outputs(f"{cfg.paths.reports}/cnn", outputs)
+    print(f"cnn: {summary}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
