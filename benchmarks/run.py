@@ -491,10 +491,10 @@ def timed_repro(*args: str) -> dict:
     clock_text = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)[1]
     wall = sum(float(part) * 60**i for i, part in enumerate(reversed(clock_text.split(":"))))
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)[1])
-    ends = [t for _, t in starts[1:]] + [end]
+    ends = [t for _, t in starts[1:]] + [end]  # a no-op repro runs no stage
     return {"wall_s": round(wall, 1), "peak_rss_mb": round(peak_kb / 1024),
             "stage_s": {name: round(stop - start, 1)
-                        for (name, start), stop in zip(starts, ends, strict=True)}}
+                        for (name, start), stop in zip(starts, ends[:len(starts)], strict=True)}}
 
 
 def bench_study() -> dict:
