@@ -137,10 +137,12 @@ def project_env(mirror: Path = MIRROR, repo: Path | None = None) -> dict[str, st
 
 def tiny_study(repo: Path) -> Path:
     """The real dvc.yaml, stages, src and conf/ (shrunk by TINY, params.yaml composed from it)
-    committed to a new git repo at ``repo``; nothing run yet."""
+    and the benchmark figures the report quotes, committed to a new git repo at ``repo``;
+    nothing run yet."""
     from study.params import compose
 
-    for item in ("dvc.yaml", "conf", "stages", "src", "README.md", ".dvc/config",
+    for item in ("dvc.yaml", "conf", "stages", "src", "README.md", "benchmarks/results.json",
+                 ".dvc/config",
                  ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"):
         source, target = ROOT / item, repo / item
         target.parent.mkdir(parents=True, exist_ok=True)
