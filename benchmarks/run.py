@@ -134,17 +134,41 @@ def mlp_gemm_flops(samples: int) -> int:
     return 2 * samples * (forward + backward)
 
 
-def mlp_epoch_barenet(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
-    model = barenet.MLP(*MLP_SIZES, rng=np.random.default_rng(seed), dtype=np.float32)
-    optimizer = barenet.SGD(model.parameters(), lr=MLP_LR)
+def barenet_epoch(model: barenet.Module, optimizer: barenet.Optimizer, x: np.ndarray,
+                  labels: np.ndarray, batch: int, seed: int, name: str) -> Callable[[], None]:
+    """One training epoch of ``model`` in barenet's loop (softmax cross-entropy), as a call."""
     loss = barenet.SoftmaxCrossEntropy()
-    batches = barenet.Batches(MLP_BATCH, np.random.default_rng(seed))
+    batches = barenet.Batches(batch, np.random.default_rng(seed))
 
     def epoch() -> None:
         if not barenet.train_epoch(model, optimizer, loss, x, labels, batches):
-            raise RuntimeError("the benchmark MLP diverged")
+            raise RuntimeError(f"the benchmark {name} diverged")
 
     return epoch
+
+
+def torch_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray,
+                labels: np.ndarray, batch: int, seed: int) -> Callable[[], None]:
+    """The same epoch in PyTorch: shuffled mini-batches, cross-entropy, one step each."""
+    tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
+    generator = torch.Generator().manual_seed(seed)
+
+    def epoch() -> None:
+        order = torch.randperm(len(tx), generator=generator)
+        for start in range(0, len(tx), batch):
+            idx = order[start:start + batch]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(tx[idx]), ty[idx])
+            loss.backward()
+            optimizer.step()
+
+    return epoch
+
+
+def mlp_epoch_barenet(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
+    model = barenet.MLP(*MLP_SIZES, rng=np.random.default_rng(seed), dtype=np.float32)
+    return barenet_epoch(model, barenet.SGD(model.parameters(), lr=MLP_LR), x, labels,
+                         MLP_BATCH, seed, "MLP")
 
 
 def mlp_epoch_torch(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
@@ -152,20 +176,8 @@ def mlp_epoch_torch(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[]
     n_in, n_hidden, n_out = MLP_SIZES
     model = torch.nn.Sequential(torch.nn.Linear(n_in, n_hidden), torch.nn.ReLU(),
                                 torch.nn.Linear(n_hidden, n_out))
-    optimizer = torch.optim.SGD(model.parameters(), lr=MLP_LR)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
-    generator = torch.Generator().manual_seed(seed)
-
-    def epoch() -> None:
-        order = torch.randperm(len(tx), generator=generator)
-        for start in range(0, len(tx), MLP_BATCH):
-            idx = order[start:start + MLP_BATCH]
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(tx[idx]), ty[idx])
-            loss.backward()
-            optimizer.step()
-
-    return epoch
+    return torch_epoch(model, torch.optim.SGD(model.parameters(), lr=MLP_LR), x, labels,
+                       MLP_BATCH, seed)
 
 
 PEAK_SIZE = 2048
@@ -365,33 +377,14 @@ def cnn_torch(seed: int) -> torch.nn.Sequential:
 
 def cnn_epoch_barenet(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
     model = cnn_barenet(seed)
-    optimizer = barenet.SGD(model.parameters(), lr=CNN_LR, momentum=CNN_MOMENTUM)
-    loss = barenet.SoftmaxCrossEntropy()
-    batches = barenet.Batches(CNN_BATCH, np.random.default_rng(seed))
-
-    def epoch() -> None:
-        if not barenet.train_epoch(model, optimizer, loss, x, labels, batches):
-            raise RuntimeError("the benchmark CNN diverged")
-
-    return epoch
+    return barenet_epoch(model, barenet.SGD(model.parameters(), lr=CNN_LR, momentum=CNN_MOMENTUM),
+                         x, labels, CNN_BATCH, seed, "CNN")
 
 
 def cnn_epoch_torch(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[], None]:
     model = cnn_torch(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=CNN_LR, momentum=CNN_MOMENTUM)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
-    generator = torch.Generator().manual_seed(seed)
-
-    def epoch() -> None:
-        order = torch.randperm(len(tx), generator=generator)
-        for start in range(0, len(tx), CNN_BATCH):
-            idx = order[start:start + CNN_BATCH]
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(tx[idx]), ty[idx])
-            loss.backward()
-            optimizer.step()
-
-    return epoch
+    return torch_epoch(model, optimizer, x, labels, CNN_BATCH, seed)
 
 
 def bench_cnn(samples: int = CNN_SAMPLES) -> dict:
