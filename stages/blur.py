@@ -1,8 +1,9 @@
 """blur: a Gaussian blur of CIFAR-10 images by barenet's Conv2d, checked against scipy
 (study.blur says how the kernel and the images are chosen).
 
-Outputs: reports/blur/metrics.json (max_abs_diff_vs_reference, ...), reports/blur/blurred.png
-(originals above their blurred versions), reports/blur/filters.png (the conv's 3 filters).
+Outputs: reports/blur/metrics.json (max_abs_diff_vs_reference, ...), reports/blur/info.json
+(the reference, the images, the kernel), reports/blur/blurred.png (originals above their
+blurred versions), reports/blur/filters.png (the conv's 3 filters).
 """
 
 import numpy as np

@@ -4,8 +4,8 @@ best on VALIDATION accuracy is chosen and that same model touches the TEST set o
 epoch is slow in NumPy, so the chosen point is not retrained).
 
 Outputs under reports/cnn/: sweep.csv, sweep.md, heatmap.json, best.json (the choice), and
-metrics.json, curves.csv, per_class.csv, confusion.csv, weights.png (the first-layer filters),
-mistakes.png, as the final stage writes them for the other classifiers.
+metrics.json, info.json, curves.csv, per_class.csv, confusion.csv, weights.png (the first-layer
+filters), mistakes.png, as the final stage writes them for the other classifiers.
 """
 
 from omegaconf import DictConfig

@@ -2,9 +2,9 @@
 TEST set exactly once. Per-epoch train and validation curves show any over-fitting.
 
 Outputs under reports/<model>/: metrics.json (train/val/test accuracy and loss, chosen
-hyperparameters, best and worst test class, preprocessing), curves.csv, per_class.csv,
-confusion.csv and weights.png (the linear model's template of each class, or the MLP's first
-hidden units).
+hyperparameters, best and worst test class as indices), info.json (class names,
+preprocessing), curves.csv, per_class.csv, confusion.csv, weights.png (the linear model's
+template of each class, or the MLP's first hidden units) and mistakes.png.
 """
 
 from omegaconf import DictConfig

@@ -3,7 +3,8 @@ hyperparameters on a seeded random subset of the train split at each share of
 conf/fraction's values (side by side over `workers` processes) and report the test accuracy
 against the share used.
 
-Outputs under reports/<model>/: fraction.json ({fraction: test accuracy}), fraction.csv.
+Outputs under reports/<model>/: fraction.json ({fraction: test accuracy}, a diverged fraction
+left out), fraction.csv.
 """
 
 from omegaconf import DictConfig

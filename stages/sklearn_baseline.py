@@ -1,8 +1,8 @@
 """sklearn_baseline: scikit-learn's LogisticRegression on the same split and preprocessing as our
 softmax classifier (study.sklearn_baseline).
 
-Output: reports/sklearn/metrics.json (train/val/test accuracy; ours beside them is in
-reports/linear/metrics.json).
+Outputs: reports/sklearn/metrics.json (train/val/test accuracy; ours beside them is in
+reports/linear/metrics.json) and reports/sklearn/info.json (the model, dtype, preprocessing).
 """
 
 from omegaconf import DictConfig

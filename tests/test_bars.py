@@ -1,5 +1,5 @@
 """study.bars, the CI gate over the committed reports: it passes on them, and it catches a
-missing key, a missing file and a missed bar."""
+missing key, a missing file, a metric that is not a number and a missed bar."""
 
 import json
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from study.bars import broken_promises
+from study.bars import CONTRACT, broken_promises, not_numbers, tracked_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def reports(tmp_path):
     shutil.copytree(ROOT / "reports", tmp_path / "reports")
-    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    for name in ("params.yaml", "dvc.yaml"):  # dvc.yaml: which files are metrics
+        shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
 
 
@@ -66,6 +67,25 @@ def test_a_missing_key_and_a_missing_file_are_named(reports):
     problems = broken_promises(reports)
     assert "reports/mlp/metrics.json lacks worst_class" in problems
     assert "reports/blur/metrics.json is missing" in problems
+
+
+def test_every_file_dvc_tracks_as_metrics_is_in_the_contract():
+    """So the contract names a missing one (the numbers-only check skips it)."""
+    tracked = tracked_metrics(ROOT)
+    assert "reports/linear/fraction.json" in tracked and set(tracked) <= set(CONTRACT)
+
+
+def test_not_numbers_finds_strings_lists_booleans_and_nulls_at_any_depth():
+    data = {"a": {"b": 1, "c": "x", "d": {"e": [1.0]}}, "f": 0.5, "g": True, "h": None}
+    assert not_numbers(data) == [("a.c", "x"), ("a.d.e", [1.0]), ("g", True), ("h", None)]
+
+
+@pytest.mark.parametrize("value", ["1", [0.1, 0.2], False, None])
+def test_a_metric_that_is_not_a_number_is_reported(reports, value):
+    edit(reports, "reports/linear/metrics.json", lambda d: d["test"].update(loss=value))
+    (problem,) = broken_promises(reports)
+    assert problem.startswith("reports/linear/metrics.json: test.loss is ") and \
+        "not a number" in problem
 
 
 @pytest.mark.parametrize("name, change, words", [

@@ -12,6 +12,7 @@ import pytest
 from helpers import PATHS, stage_project
 from scipy import signal
 
+from study.bars import not_numbers
 from study.blur import blur, blur_conv, kernel_2d, pick_images, reference_blur
 
 
@@ -69,7 +70,7 @@ def test_pick_images_round_robin_over_classes_or_first():
     assert pick_images(labels, 2, "first").tolist() == [0, 1]
 
 
-def test_stage_script_writes_metrics_and_pngs(tmp_path):
+def test_stage_script_writes_metrics_info_and_pngs(tmp_path):
     stage_project(tmp_path, ["blur"], {"blur": {"kernel": [1, 2, 1], "n_images": 3,
                                                 "pick": "per_class"}})
     data = tmp_path / PATHS["cifar10"]
@@ -87,11 +88,14 @@ def test_stage_script_writes_metrics_and_pngs(tmp_path):
     assert run().stdout.startswith("blur: 3 images, 3x3 kernel")
     out = tmp_path / PATHS["reports"] / "blur"
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["max_abs_diff_vs_reference"] <= 1e-12
-    assert metrics["images"] == [0, 2, 3] and metrics["n_images"] == 3
-    pngs = {name: (out / name).read_bytes() for name in ("blurred.png", "filters.png")}
-    assert all(data.startswith(b"\x89PNG") for data in pngs.values())
+    assert metrics["max_abs_diff_vs_reference"] <= 1e-12 and metrics["n_images"] == 3
+    assert not_numbers(metrics) == []  # DVC tracks it as metrics
+    info = json.loads((out / "info.json").read_text())
+    assert info["images"] == [0, 2, 3] and info["kernel"] == kernel_2d([1, 2, 1]).tolist()
+    written = {name: (out / name).read_bytes() for name in ("metrics.json", "info.json",
+                                                            "blurred.png", "filters.png")}
+    assert all(written[name].startswith(b"\x89PNG") for name in ("blurred.png", "filters.png"))
     run()  # same inputs, same bytes: DVC sees no change
-    assert {name: (out / name).read_bytes() for name in pngs} == pngs
+    assert {name: (out / name).read_bytes() for name in written} == written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "params.yaml", "reports",
                                                           "stages"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from helpers import write_prepared_idx
 
+from study.bars import not_numbers
 from study.classify import (
     _standardised,
     best_point,
@@ -165,6 +166,16 @@ def test_the_fraction_runs_in_a_pool_are_tabulated_in_order(tiny_data):
     assert list(pooled["fraction.json"]) == ["1.0", "0.5"]
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # diverging, as meant
+def test_a_diverged_fraction_is_tabulated_but_has_no_metric(tiny_data):
+    # lr 1e50 with lambda 1: the L2 penalty alone multiplies the weights by about -2e50 a step
+    section = {**tiny_section("linear"), "lambda": 1.0, "epochs": 2}
+    outputs, summary = fraction_outputs("linear", section, {"lr": 1e50}, tiny_data, [1.0], 0)
+    assert outputs["fraction.json"] == {}  # a metric is a number: no null
+    assert [row[2] for row in outputs["fraction.csv"].rows] == [None]
+    assert "test accuracy diverged" in summary
+
+
 def comparable(outputs: dict) -> dict:
     """A stage's outputs without figures, tables' rows as lists (they may be iterators)."""
     return {name: (value.header, list(value.rows)) if isinstance(value, Table) else value
@@ -202,3 +213,10 @@ def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):
     assert metrics["test"]["accuracy_std"] == pytest.approx(values.std(ddof=1))
     assert "over 3 seeds" in summary
     assert hasattr(outputs["mistakes.png"], "savefig")  # the most confident mistakes, drawn
+    # DVC tracks metrics.json as metrics: numbers only, the classes as indices into info.json's
+    assert not_numbers(metrics) == []
+    info = outputs["info.json"]
+    assert info == {"class_names": tiny_data.class_names, "preprocessing": tiny_data.preprocessing}
+    accuracy = [row[1] for row in outputs["per_class.csv"].rows]
+    assert accuracy[metrics["best_class"]] == max(accuracy)
+    assert accuracy[metrics["worst_class"]] == min(accuracy)

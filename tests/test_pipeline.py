@@ -1,7 +1,8 @@
 """End to end: the real dvc.yaml, stages and conf/ in a temporary git repo, on a tiny config
 (1 epoch, a 2-point grid), against the real MNIST/CIFAR-10 mirror. Proves `dvc repro` runs,
-is up to date the second time, leaves no stray files, honours the metrics contract, re-runs
-only the changed matrix point, that `dvc exp run -S` and `dvc metrics diff` work, and that a
+is up to date the second time, leaves no stray files, honours the metrics contract (numbers
+only, as `dvc exp show` reads them), re-runs only the changed matrix point, that `dvc exp run
+-S` and `dvc metrics diff` work, and that a
 second data set in MNIST's format plugs in with one YAML file in conf/data/."""
 
 import csv
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from helpers import MIRROR, copy_project, needs_mirror, run, write_idx_dataset
 
-from study.bars import contract_problems
+from study.bars import contract_problems, not_numbers, tracked_metrics
 from study.data import ROLES, sha256
 from study.params import compose
 
@@ -45,7 +46,10 @@ def test_metrics_contract(repo):
     for key in ("accuracy", "loss"):
         assert 0 <= linear["test"][key] and linear["test"][key] == linear["test"][key]
     assert {"lr", "lambda"} <= set(linear["best"]) and linear["best"]["lr"] in (0.1, 0.01)
-    assert linear["best_class"] in [str(i) for i in range(10)] and "worst_class" in linear
+    # the classes' indices into info.json's names
+    assert linear["best_class"] in range(10) and linear["worst_class"] in range(10)
+    info = json.loads((repo / "reports/linear/info.json").read_text())
+    assert info["class_names"] == [str(i) for i in range(10)]
     assert 0.8 < linear["test"]["accuracy"] <= 1  # even one epoch learns MNIST
     sklearn = json.loads((repo / "reports/sklearn/metrics.json").read_text())
     assert {"train", "val", "test"} <= set(sklearn)
@@ -53,6 +57,27 @@ def test_metrics_contract(repo):
     assert set(fraction) == {"0.5", "1.0"}
     shown = run(repo, "dvc", "metrics", "show", "--json").stdout
     assert "reports/linear/metrics.json" in shown and "reports/sklearn/metrics.json" in shown
+
+
+def exp_show_metrics(node) -> list[tuple[str, str, dict]]:
+    """(rev, file, metrics) of every rev in `dvc exp show --json`'s output, experiments
+    included: each rev's data.metrics.<file>.data."""
+    if isinstance(node, list):
+        return [found for item in node for found in exp_show_metrics(item)]
+    if not isinstance(node, dict):
+        return []
+    data = node.get("data") or {}
+    found = [(data["rev"], file, entry["data"])
+             for file, entry in (data.get("metrics") or {}).items() if "data" in entry]
+    return found + [found for key, value in node.items() if key != "data"
+                    for found in exp_show_metrics(value)]
+
+
+def test_exp_show_reads_every_metric_as_a_number(repo):
+    found = exp_show_metrics(json.loads(run(repo, "dvc", "exp", "show", "--json").stdout))
+    assert {file for _, file, _ in found} == set(tracked_metrics(repo))
+    assert [(rev, file, key, value) for rev, file, metrics in found
+            for key, value in not_numbers(metrics)] == []
 
 
 def test_changing_one_grid_value_reruns_only_that_models_sweep_and_downstream(repo):
@@ -156,8 +181,9 @@ def test_a_second_data_set_plugs_in_with_one_yaml_file(repo, tmp_path):
         reports = repo / "reports" / model
         assert classes_in(reports / "per_class.csv", "class") == classes
         assert set(classes_in(reports / "confusion.csv", "actual")) == set(classes)
+        assert json.loads((reports / "info.json").read_text())["class_names"] == classes
         metrics = json.loads((reports / "metrics.json").read_text())
-        assert {metrics["best_class"], metrics["worst_class"]} <= set(classes)
+        assert {metrics["best_class"], metrics["worst_class"]} <= set(range(len(classes)))
         assert (reports / "weights.png").read_bytes() != before[reports / "weights.png"]
     assert json.loads((repo / "reports/sklearn/metrics.json").read_text())["test"] != \
         json.loads(before[repo / "reports/sklearn/metrics.json"])["test"]

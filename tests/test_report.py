@@ -178,8 +178,10 @@ def test_quoted_numbers_are_formatted_from_the_metrics(committed):
     for clf in results.classifiers:
         m = clf.metrics
         accuracy = {row["class"]: row["accuracy"] for row in clf.per_class}
-        assert f"Best class {m['best_class']} ({100 * accuracy[m['best_class']]:.2f}%" in report
-        assert f"worst class {m['worst_class']} ({100 * accuracy[m['worst_class']]:.2f}%)" in report
+        # metrics.json holds the classes' indices, info.json their names
+        best, worst = (clf.info["class_names"][m[key]] for key in ("best_class", "worst_class"))
+        assert f"Best class {best} ({100 * accuracy[best]:.2f}%" in report
+        assert f"worst class {worst} ({100 * accuracy[worst]:.2f}%)" in report
         for split in ("train", "val", "test"):
             assert f"| {100 * m[split]['accuracy']:.2f}% | {m[split]['loss']:.4f} |" in report
         for point in clf.fraction:

@@ -1,6 +1,8 @@
 """The promises the study makes, checked against the committed reports (run by .ci/run after
-`dvc repro`): every metrics file of the contract exists with its keys, and the accuracy bars
-hold. Exit status 1 lists every broken promise.
+`dvc repro`): every metrics file of the contract exists with its keys, every file dvc.yaml
+tracks as metrics holds numbers only (so `dvc metrics diff` and `dvc exp show` compare them;
+words and lists go to an info.json beside it), and the accuracy bars hold. Exit status 1
+lists every broken promise.
 
     study-bars
 """
@@ -8,29 +10,34 @@ hold. Exit status 1 lists every broken promise.
 from __future__ import annotations
 
 import math
+import reprlib
 import sys
 from pathlib import Path
 
 import yaml
+from dvc.repo import Repo
 
 from study.io import read_json
 
 FRACTIONS = "<each of fraction.values in params.yaml>"
-# file -> dotted keys that users and tools rely on
+# file -> dotted keys that users and tools rely on; best_class and worst_class are indices
+# into info.json's class_names
 CONTRACT = {
     "reports/linear/metrics.json": ["test.accuracy", "test.loss", "val.accuracy",
                                     "train.accuracy", "best.lr", "best.lambda", "best_class",
                                     "worst_class", "test.accuracy_mean", "test.accuracy_std",
                                     "seeds"],
+    "reports/linear/info.json": ["class_names", "preprocessing"],
     "reports/sklearn/metrics.json": ["train.accuracy", "val.accuracy", "test.accuracy"],
     "reports/linear/fraction.json": FRACTIONS,
     "reports/mlp/metrics.json": ["test.accuracy", "test.loss", "val.accuracy", "train.accuracy",
                                  "best.lr", "best.batch_size", "best_class", "worst_class",
-                                 "preprocessing", "test.accuracy_mean", "test.accuracy_std",
-                                 "seeds"],
+                                 "test.accuracy_mean", "test.accuracy_std", "seeds"],
+    "reports/mlp/info.json": ["class_names", "preprocessing"],
     "reports/mlp/fraction.json": FRACTIONS,
     "reports/cnn/metrics.json": ["test.accuracy", "test.loss", "val.accuracy", "train.accuracy",
-                                 "best.lr", "best_class", "worst_class", "preprocessing"],
+                                 "best.lr", "best_class", "worst_class"],
+    "reports/cnn/info.json": ["class_names", "preprocessing"],
     "reports/scalar/gradients.json": ["0.point", "0.expression", "0.f", "0.grad",
                                       "0.fd_rel_error"],
     "reports/blur/metrics.json": ["max_abs_diff_vs_reference"],
@@ -60,6 +67,7 @@ def lookup(obj, dotted: str):
 
 def broken_promises(root: Path) -> list[str]:
     problems, loaded = contract_problems(root)
+    problems += non_numeric_metrics(root)
     return problems or bars_missed(loaded)
 
 
@@ -81,6 +89,32 @@ def contract_problems(root: Path) -> tuple[list[str], dict]:
             except (KeyError, TypeError, IndexError, ValueError):
                 problems.append(f"{name} lacks {key}")
     return problems, loaded
+
+
+def tracked_metrics(root: Path) -> list[str]:
+    """The files dvc.yaml under ``root`` declares as metrics, as DVC expands it (foreach,
+    ${...} from params.yaml)."""
+    with Repo(str(root), uninitialized=True) as repo:  # a folder without .dvc/ reads too
+        return [out.def_path for out in repo.index.metrics]
+
+
+def not_numbers(data, key: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) of every value in ``data`` that is not an int or a float in nested
+    dicts: a string, a list, a boolean or a null."""
+    if isinstance(data, dict):
+        return [found for k, v in data.items()
+                for found in not_numbers(v, f"{key}.{k}" if key else str(k))]
+    return [] if isinstance(data, int | float) and not isinstance(data, bool) else [(key, data)]
+
+
+def non_numeric_metrics(root: Path) -> list[str]:
+    """What is not a number in the files DVC tracks as metrics (a missing file is the
+    contract's to name)."""
+    return [f"{name}: {key} is {reprlib.repr(value)}, not a number, which DVC needs to compare "
+            "metrics: write a flag as 1 or 0, and words or lists to an output that is not a "
+            "metric (as info.json beside it)"
+            for name in tracked_metrics(root) if (root / name).is_file()
+            for key, value in not_numbers(read_json(root / name))]
 
 
 def bars_missed(loaded: dict) -> list[str]:
@@ -120,7 +154,7 @@ def main() -> int:
         print(f"FAIL: {p}", file=sys.stderr)
     if not problems:
         print(f"study-bars: every key of the metrics contract in {len(CONTRACT)} files is "
-              "present, and the bars hold")
+              "present, every metric DVC tracks is a number, and the bars hold")
     return 1 if problems else 0
 
 

@@ -88,8 +88,10 @@ def to_rgb(images: np.ndarray) -> np.ndarray:
 def blur_outputs(blur_cfg: Mapping, images: np.ndarray, labels: np.ndarray
                  ) -> tuple[dict, str]:
     """The experiment on the prepared sample (uint8 images (N, 3, H, W), int labels (N,)) as
-    the files of reports/blur/ (metrics.json, blurred.png: originals above their blurred
-    versions, filters.png: the conv's 3 x 3 filters) and a one-line summary."""
+    the files of reports/blur/ (metrics.json: how far the conv is from the reference and how
+    much it changes the pixels; info.json: the reference, the images' indices into the sample
+    and the kernel; blurred.png: originals above their blurred versions; filters.png: the
+    conv's 3 x 3 filters) and a one-line summary."""
     weights = [float(v) for v in blur_cfg["kernel"]]
     kernel = kernel_2d(weights)
     chosen = pick_images(labels, blur_cfg["n_images"], blur_cfg["pick"])
@@ -97,16 +99,14 @@ def blur_outputs(blur_cfg: Mapping, images: np.ndarray, labels: np.ndarray
     blurred, conv = blur(x, kernel)
     max_diff = float(np.max(np.abs(blurred - reference_blur(x, kernel))))
     k = kernel.shape[0]
-    metrics = {
+    metrics = {  # numbers only, as every metric (study.bars): the rest is info.json's
         "max_abs_diff_vs_reference": max_diff,
-        "reference": REFERENCE,
         "mean_abs_change": float(np.mean(np.abs(blurred - x))),
         "n_images": len(chosen),
-        "images": chosen,
         "kernel_size": int(k),
-        "kernel": kernel,
-        "pixel_scale": "x / 255, float64",
     }
+    info = {"reference": REFERENCE, "images": chosen, "kernel": kernel,
+            "pixel_scale": "x / 255, float64"}
     spec = f"[{', '.join(f'{v:g}' for v in weights)}]"
     total = math.fsum(weights) ** 2
     names = [CIFAR10_CLASSES[i] for i in labels[chosen]]
@@ -118,5 +118,5 @@ def blur_outputs(blur_cfg: Mapping, images: np.ndarray, labels: np.ndarray
                                        "weight[output, input]\nthe kernel on the diagonal, 0 "
                                        "elsewhere (colours never mix)")
     summary = (f"{len(chosen)} images, {k}x{k} kernel, max |conv - scipy| = {max_diff:.1e}")
-    return {"metrics.json": metrics, "blurred.png": blurred_fig,
+    return {"metrics.json": metrics, "info.json": info, "blurred.png": blurred_fig,
             "filters.png": filters_fig}, summary

@@ -325,7 +325,7 @@ def least_squares_reference(x: np.ndarray, targets: np.ndarray, kernel_size: int
 def summary(run: Run, true_weights: np.ndarray, target_norm: float, **extra) -> dict:
     return {**errors(run.weights, run.curve[-1]["loss"], true_weights, target_norm),
             "iterations": run.iterations, "gradient_passes": run.gradient_passes, **extra,
-            "converged": run.converged}
+            "converged": int(run.converged)}  # 1 or 0: a metric is a number (study.bars)
 
 
 def curve_rows(run: Run) -> list[list]:
@@ -417,9 +417,9 @@ def recovery_outputs(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weigh
                      stream: TextIO | None = None, workers: int = 1) -> tuple[dict, list[str]]:
     """Both optimisers' runs as the files of reports/c0/ (metrics.json: per optimiser
     max_abs_weight_error, relative_weight_error (Frobenius), relative_output_error, iterations
-    (parameter updates), gradient_passes (gradients over all images), converged; no timings,
-    which differ from run to run; loss_<opt>.csv: the curves; filters.png) and one summary line
-    per optimiser."""
+    (parameter updates), gradient_passes (gradients over all images), converged (1 or 0); no
+    timings, which differ from run to run; loss_<opt>.csv: the curves; filters.png) and one
+    summary line per optimiser."""
     metrics, sgd, cg = recover(c0, x, targets, true_weights, stream, workers)
     lines = []
     for name, run in (("sgd", sgd), ("cg", cg)):
@@ -427,7 +427,7 @@ def recovery_outputs(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weigh
         lines.append(f"{name}: relative weight error {m['relative_weight_error']:.3e} (max abs "
                      f"{m['max_abs_weight_error']:.3e}), relative output error "
                      f"{m['relative_output_error']:.3e}, {m['iterations']} iterations, "
-                     f"{run.seconds:.1f} s, converged {m['converged']}")
+                     f"{run.seconds:.1f} s, converged {run.converged}")
     return {"metrics.json": metrics,
             "loss_sgd.csv": Table(CURVE_HEADER, curve_rows(sgd)),
             "loss_cg.csv": Table(CURVE_HEADER, curve_rows(cg)),

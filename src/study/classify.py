@@ -271,14 +271,15 @@ def selection_outputs(grid: Mapping[str, list], results: list[dict]) -> tuple[di
 def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
                   workers: int = 1) -> tuple[dict, str]:
     """Retrain with the chosen point, then touch the TEST set exactly once: metrics.json
-    (train/val/test accuracy and loss, the chosen point, best and worst test class),
-    curves.csv (per epoch, train and validation, to show any over-fitting), per_class.csv,
-    confusion.csv (the test confusion matrix: one row per cell, actual, predicted, count),
-    weights.png and mistakes.png (the most confidently misclassified test images), all of the
-    run with ``seed``; and a summary line. The same point is retrained
-    with the seeds after it (``final_seeds`` runs in all, spread over ``workers`` processes):
-    metrics.json adds each seed's scores and their mean and sample standard deviation, so a
-    reader sees how much of a difference is noise."""
+    (train/val/test accuracy and loss, the chosen point, best and worst test class as indices
+    into info.json's class_names), info.json (class_names, preprocessing), curves.csv (per
+    epoch, train and validation, to show any over-fitting), per_class.csv, confusion.csv (the
+    test confusion matrix: one row per cell, actual, predicted, count), weights.png and
+    mistakes.png (the most confidently misclassified test images), all of the run with
+    ``seed``; and a summary line. The same point is retrained with the seeds after it
+    (``final_seeds`` runs in all, spread over ``workers`` processes): metrics.json adds each
+    seed's scores and their mean and sample standard deviation, so a reader sees how much of a
+    difference is noise."""
     section, chosen = with_chosen_point(section, best)
     with Progress(f"final@{kind}", section["epochs"]) as progress:
         model, history = train_classifier(kind, section, data, progress=progress)
@@ -330,10 +331,10 @@ def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
         "test": {"accuracy": test.accuracy, "loss": test.loss, **accuracy_spread(runs, "test")},
         "seeds": {str(run["seed"]): run for run in runs},
         "best": chosen,
-        "best_class": names[order[-1]],
-        "worst_class": names[order[0]],
+        # indices: a metric is a number (study.bars); info.json's class_names name them
+        "best_class": int(order[-1]),
+        "worst_class": int(order[0]),
         "epochs": section["epochs"],
-        "preprocessing": data.preprocessing,
     }
     epochs = range(1, len(history.train_loss) + 1)
     summary = (f"test accuracy {test.accuracy:.4f} loss {test.loss:.4f} (over {len(runs)} seeds "
@@ -341,6 +342,7 @@ def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
                f"best class {names[order[-1]]}, worst {names[order[0]]}")
     return {
         "metrics.json": metrics,
+        "info.json": {"class_names": names, "preprocessing": data.preprocessing},
         "curves.csv": Table(["epoch", "train_loss", "val_loss", "train_accuracy",
                              "val_accuracy"],
                             zip(epochs, history.train_loss, history.val_loss,
@@ -446,8 +448,8 @@ def fraction_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
                      fractions: list[float], seed: int, workers: int = 1) -> tuple[dict, str]:
     """The data-fraction bonus: retrain with the chosen point on a seeded subset of the train
     split at each of ``fractions`` (over ``workers`` processes) and tabulate the test accuracy
-    against the share used: fraction.json ({fraction: test accuracy, None if it diverged}),
-    fraction.csv; and a summary line."""
+    against the share used: fraction.json ({fraction: test accuracy}, a diverged fraction left
+    out), fraction.csv (a diverged fraction's test accuracy empty); and a summary line."""
     section, _ = with_chosen_point(section, best)
 
     def run(fraction: float) -> dict:
@@ -466,7 +468,9 @@ def fraction_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
                   max_lines=len(fractions)) as progress:
         points = fork_map(run, fractions, workers,
                           on_result=lambda i, point: progress.update(i, status(point)))
-    return {"fraction.json": {str(p["fraction"]): p["test_accuracy"] for p in points},
+    # a diverged run has no test accuracy, so no metric (a metric is a number: study.bars)
+    return {"fraction.json": {str(p["fraction"]): p["test_accuracy"] for p in points
+                              if p["test_accuracy"] is not None},
             "fraction.csv": Table(["fraction", "n_train", "test_accuracy"],
                                   [(p["fraction"], p["n_train"], p["test_accuracy"])
                                    for p in points])}, \

@@ -67,20 +67,34 @@ class SweepGrid:
 
 @dataclass(frozen=True)
 class Classifier:
-    """One classifier's reports (reports/<name>/). sweep: heatmap.json's records; per_class:
-    per_class.csv's rows; confusion: (K, K) test counts, row = actual class, column =
-    predicted, in the order of ``class_names``; fraction: fraction.csv's rows (test_accuracy
-    None where that run diverged); curves: curves.csv's columns (per epoch); n_val: the
-    validation images."""
+    """One classifier's reports (reports/<name>/). metrics: metrics.json; info: info.json
+    (class_names, preprocessing); sweep: heatmap.json's records; per_class: per_class.csv's
+    rows; confusion: (K, K) test counts, row = actual class, column = predicted, in the order
+    of ``class_names``; fraction: fraction.csv's rows (test_accuracy None where that run
+    diverged); curves: curves.csv's columns (per epoch); n_val: the validation images."""
     name: str
     metrics: dict
+    info: dict
     sweep: list[dict]
     per_class: list[dict]
-    class_names: list[str]
     confusion: np.ndarray
     fraction: list[dict]
     curves: dict[str, list[float]]
     n_val: int
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info["class_names"]
+
+    @property
+    def best_class(self) -> str:
+        """The name of the class with the highest test accuracy (metrics.json holds its
+        index)."""
+        return self.class_names[self.metrics["best_class"]]
+
+    @property
+    def worst_class(self) -> str:
+        return self.class_names[self.metrics["worst_class"]]
 
     def class_accuracy(self, class_name: str) -> float:
         return next(row["accuracy"] for row in self.per_class if row["class"] == class_name)
@@ -197,9 +211,11 @@ class Results:
     mlp: Classifier
     cnn: Classifier                  # beyond the assignment; no data-fraction runs
     cnn_epoch: dict                  # benchmarks/results.json: a CNN epoch timed beside PyTorch
-    sklearn: dict
+    sklearn: dict                    # reports/sklearn/metrics.json
+    sklearn_info: dict               # reports/sklearn/info.json: model, dtype, preprocessing
     scalar: list[dict]
-    blur: dict
+    blur: dict                       # reports/blur/metrics.json
+    blur_info: dict                  # reports/blur/info.json: reference, images, kernel
     c0: dict
     c0_targets: dict
     data: dict[str, dict]
@@ -217,7 +233,8 @@ def load_classifier(inputs: ReportInputs, folder: str, name: str, n_val: int) ->
     with ``n_val`` validation images."""
     per_class = [{"class": row["class"], "accuracy": float(row["accuracy"]),
                   "loss": float(row["loss"])} for row in inputs.csv(f"{folder}/per_class.csv")]
-    names = [row["class"] for row in per_class]
+    info = inputs.json(f"{folder}/info.json")
+    names = info["class_names"]
     index = {class_name: i for i, class_name in enumerate(names)}
     confusion = np.zeros((len(names), len(names)), dtype=np.int64)
     for row in inputs.csv(f"{folder}/confusion.csv"):  # one row per cell
@@ -227,9 +244,9 @@ def load_classifier(inputs: ReportInputs, folder: str, name: str, n_val: int) ->
                 for row in inputs.csv(f"{folder}/fraction.csv")] if name in MODELS else []
     rows = inputs.csv(f"{folder}/curves.csv")
     curves = {key: [float(row[key]) for row in rows] for key in rows[0]}
-    return Classifier(name, inputs.json(f"{folder}/metrics.json"),
-                      inputs.json(f"{folder}/heatmap.json"), per_class, names, confusion,
-                      fraction, curves, n_val)
+    return Classifier(name, inputs.json(f"{folder}/metrics.json"), info,
+                      inputs.json(f"{folder}/heatmap.json"), per_class, confusion, fraction,
+                      curves, n_val)
 
 
 def load_results(inputs: ReportInputs, params: dict) -> Results:
@@ -244,8 +261,10 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
         cnn=load_classifier(inputs, f"{reports}/cnn", "cnn", n_val),
         cnn_epoch=inputs.json(BENCHMARKS)["cnn_epoch_float32"],
         sklearn=inputs.json(f"{reports}/sklearn/metrics.json"),
+        sklearn_info=inputs.json(f"{reports}/sklearn/info.json"),
         scalar=inputs.json(f"{reports}/scalar/gradients.json"),
         blur=inputs.json(f"{reports}/blur/metrics.json"),
+        blur_info=inputs.json(f"{reports}/blur/info.json"),
         c0=inputs.json(f"{reports}/c0/metrics.json"),
         c0_targets=inputs.json(f"{reports}/c0/targets.json"),
         data=data,

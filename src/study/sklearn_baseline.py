@@ -35,8 +35,9 @@ def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared, fit_intercept: bo
                              workers: int = 1) -> tuple[dict, str]:
     """Fit at every C of ``sklearn.C`` (over ``workers`` processes), choose the best validation
     accuracy, and score the chosen fit on every split: {"metrics.json": train/val/test
-    accuracy, the chosen C and its lambda, every C's validation accuracy, convergence and
-    iterations}; and a summary line."""
+    accuracy, the chosen C and its lambda, every C's validation accuracy, convergence (1 or 0)
+    and iterations; "info.json": the model, dtype, fit_intercept and preprocessing}; and a
+    summary line."""
     grid = list(sklearn["C"])
     # the largest C (the weakest penalty) takes lbfgs the most iterations: start it first, so
     # the others share the second core meanwhile
@@ -48,20 +49,20 @@ def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared, fit_intercept: bo
     clf, converged = fits[best]
     scores = {s: {"accuracy": float(clf.score(data.x[s], data.y[s]))} for s in SPLITS}
     n_train = len(data.y["train"])
+    # numbers only, as every metric (study.bars): convergence as 1 or 0, the words in info.json
     metrics = {
         **scores,
-        "model": "sklearn.linear_model.LogisticRegression",
         "C": grid[best], "lambda_equivalent": 1.0 / (2.0 * grid[best] * n_train),
-        "max_iter": sklearn["max_iter"], "dtype": sklearn["dtype"],
-        "fit_intercept": fit_intercept,
-        "converged": converged,
+        "max_iter": sklearn["max_iter"],
+        "converged": int(converged),
         "iterations": int(clf.n_iter_.max()),
         "grid": {str(C): {"val_accuracy": v, "lambda_equivalent": 1.0 / (2.0 * C * n_train),
-                          "converged": ok, "iterations": int(model.n_iter_.max())}
+                          "converged": int(ok), "iterations": int(model.n_iter_.max())}
                  for C, v, (model, ok) in zip(grid, val, fits, strict=True)},
-        "preprocessing": data.preprocessing,
     }
+    info = {"model": "sklearn.linear_model.LogisticRegression", "dtype": sklearn["dtype"],
+            "fit_intercept": fit_intercept, "preprocessing": data.preprocessing}
     summary = (f"C {grid[best]} chosen on validation; " + ", ".join(
         f"{s} {m['accuracy']:.4f}" for s, m in scores.items())
         + ("" if converged else f" (stopped at max_iter={sklearn['max_iter']})"))
-    return {"metrics.json": metrics}, summary
+    return {"metrics.json": metrics, "info.json": info}, summary
