@@ -1,12 +1,22 @@
 """Suite-wide settings. Hypothesis profiles: "barenet" (default, fast enough for every run)
 and "thorough" (many more examples, for hunting rare failures):
 HYPOTHESIS_PROFILE=thorough .venv/bin/pytest
-And the one tiny study per session that the pipeline tests copy (reproduced_tiny_study)."""
+And the one tiny study per session that the pipeline tests copy (reproduced_tiny_study), and
+the copy of it in which the README's commands ran (readme_study)."""
 
 import os
+import subprocess
 
 import pytest
-from helpers import run, tiny_study
+from helpers import (
+    README_PLACEHOLDERS,
+    ROOT,
+    copy_project,
+    project_env,
+    readme_blocks,
+    run,
+    tiny_study,
+)
 from hypothesis import settings
 
 # deadline=None: the first call into torch or a fresh NumPy code path can take far longer
@@ -23,3 +33,27 @@ def reproduced_tiny_study(tmp_path_factory):
     repo = tiny_study(tmp_path_factory.mktemp("tiny-study"))
     run(repo, "dvc", "repro")
     return repo
+
+
+@pytest.fixture(scope="session")
+def readme_study(reproduced_tiny_study, tmp_path_factory):
+    """A copy of the tiny study, committed, in which every README shell block that no mark
+    exempts (helpers.readme_blocks) has run, in the README's order, each in its own bash;
+    the copy and each block's result. The copy finds .venv and node_modules where a checkout
+    has them."""
+    repo = copy_project(reproduced_tiny_study, tmp_path_factory.mktemp("readme"))
+    for name in (".venv", "node_modules"):
+        (repo / name).symlink_to(ROOT / name, target_is_directory=True)
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "tiny study results")
+    results = []
+    for block in readme_blocks():
+        if block.mark is not None:
+            continue
+        code = block.code
+        for placeholder, value in README_PLACEHOLDERS.items():
+            code = code.replace(placeholder, value)
+        results.append((block, subprocess.run(
+            ["bash", "-c", "set -eo pipefail\n" + code], cwd=repo, env=project_env(repo=repo),
+            capture_output=True, text=True, timeout=900)))
+    return repo, results

@@ -1,6 +1,9 @@
 """Shared test helpers (imported as ``from helpers import ...``; tests/ is on sys.path)."""
 
+import dataclasses
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -214,3 +217,48 @@ def differences(before: dict[str, bytes], after: dict[str, bytes]) -> str:
         except UnicodeDecodeError:
             report.append(f"{path}: binary content differs")
     return "\n".join(report)
+
+
+# A README shell block is run by tests/test_readme.py unless the line before it is a mark:
+# <!-- run by <file> --> (another test or .ci/run runs it) or <!-- not run by the tests: why -->
+SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
+README_PLACEHOLDERS = {"/path/to/mirror": str(MIRROR)}  # what they stand for in those runs
+README_MARK = re.compile(r"<!--\s*(.*?)\s*-->")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadmeBlock:
+    line: int          # the line of its opening fence, counting from 1
+    mark: str | None   # the mark's text, or None: tests/test_readme.py runs it
+    code: str
+
+    def commands(self) -> list[list[str]]:
+        """Each command of the block as its arguments (continuation lines joined, comments
+        dropped)."""
+        joined = self.code.replace("\\\n", " ")
+        return [args for line in joined.splitlines()
+                if (args := shlex.split(line, comments=True))]
+
+
+def readme_blocks(readme: Path = ROOT / "README.md") -> list[ReadmeBlock]:
+    """Every fenced shell block of the README, in order."""
+    lines, blocks, i = readme.read_text().splitlines(), [], 0
+    while i < len(lines):
+        fence = re.fullmatch(r"```(\w*)", lines[i].strip())
+        if fence is None:
+            i += 1
+            continue
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
+        if fence.group(1) in SHELL_LANGUAGES:
+            before = next((line for line in reversed(lines[:i]) if line.strip()), "")
+            mark = README_MARK.fullmatch(before.strip())
+            blocks.append(ReadmeBlock(i + 1, mark and mark.group(1),
+                                      "\n".join(lines[i + 1:end]) + "\n"))
+        i = end + 1
+    return blocks
+
+
+def readme_block(mark: str) -> ReadmeBlock:
+    """The one README shell block with this mark."""
+    (block,) = [block for block in readme_blocks() if block.mark == mark]
+    return block

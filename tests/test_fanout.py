@@ -1,9 +1,10 @@
 """Sweeps that fan out, on the tiny study, against the same points run one at a time:
 
-- by hand, Hydra's multirun with the joblib launcher runs the sweep's points
-  (stages/sweep_point.py) in parallel processes; they write byte for byte what the sweep stage
-  wrote for them, and nothing else lands in the workspace (Hydra's own bookkeeping goes to the
-  temporary folder);
+- by hand, Hydra's multirun runs the sweep's points (stages/sweep_point.py) in parallel
+  processes, through the joblib launcher and through submitit's local launcher (the SLURM one
+  but for the cluster; tests/test_ray.py does the same on a real Ray cluster); they write byte
+  for byte what the sweep stage wrote for them, and nothing else lands in the workspace (Hydra's
+  and submitit's own bookkeeping go to the temporary folder);
 - four experiments queued with `dvc exp run --queue -S ...` and run by `dvc queue start -j 2`
   all finish, two at a time, and `dvc exp show` lists each; each committed exactly the files
   its serial `dvc exp run` leaves in the workspace (reports/, dvc.lock, params.yaml, ...), and
@@ -39,7 +40,16 @@ def workspace(repo: Path) -> set[str]:
             if not {".git", "__pycache__"} & set(p.relative_to(repo).parts)}
 
 
-def test_hydra_multirun_with_joblib_writes_what_the_sweep_stage_wrote(study):
+# The README's commands name the same launcher settings (tests/test_readme.py runs them).
+LAUNCHERS = {
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "submitit_local": ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                       "hydra.launcher.cpus_per_task=1"],
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_hydra_multirun_writes_what_the_sweep_stage_wrote(study, launcher):
     sweep = "reports/linear/sweep"
     by_stage = file_bytes(study, [sweep])  # by `dvc repro`: the points side by side in a pool
     grid = yaml.safe_load((study / "params.yaml").read_text())["linear"]["grid"]
@@ -48,7 +58,7 @@ def test_hydra_multirun_with_joblib_writes_what_the_sweep_stage_wrote(study):
     shutil.rmtree(study / sweep)
     run(study, "python", "stages/sweep_point.py", "--multirun", "model=linear",
         *(f"+linear.{key}={','.join(map(str, values))}" for key, values in grid.items()),
-        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+        *LAUNCHERS[launcher])
     assert differences(by_stage, file_bytes(study, [sweep])) == ""
     assert workspace(study) == before  # no multirun/, .hydra/ or log file
 

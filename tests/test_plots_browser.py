@@ -5,6 +5,10 @@ only. Every plot declared in dvc.yaml must have rendered (a Vega plot as an SVG 
 marks, an image plot as a loaded <img>), with no console error and no request leaving the
 machine. A full-page screenshot is saved as <tmp_path>/plots.png.
 
+The same holds for the page people make most for comparing: `dvc plots diff` of two experiments
+(the README's two MLP learning rates, run by conftest.readme_study), where every plot must also
+show both experiments (a series, a panel or an image each, named on the page).
+
 Needs `make setup` (npm ci, and Debian's chromium package); fails, never skips, without it."""
 
 import base64
@@ -22,7 +26,7 @@ import pytest
 import yaml
 from dvc_render.base import Renderer
 from dvc_render.image import ImageRenderer
-from helpers import ROOT
+from helpers import ROOT, needs_mirror, readme_blocks
 
 VEGA_SCRIPTS = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js",
                 "vega-embed/build/vega-embed.min.js")
@@ -122,15 +126,17 @@ PLOT_STATE_JS = """
   const state = () => plots.map(({id, image}) => {
     const div = document.getElementById(id);
     if (div === null) return {id, rendered: false, detail: "no element with this id"};
+    const text = div.textContent;  // legend labels, panel headers and image captions included
     if (image) {
       const images = [...div.querySelectorAll("img")];
       const loaded = images.filter((img) => img.complete && img.naturalWidth > 0).length;
-      return {id, rendered: images.length > 0 && loaded === images.length,
+      return {id, text, rendered: images.length > 0 && loaded === images.length,
               detail: `${loaded} of ${images.length} <img> loaded`};
     }
     const svg = div.querySelector("svg.marks");
     const marks = svg ? [...svg.querySelectorAll(".role-mark > *")].filter(visible).length : 0;
-    return {id, rendered: marks > 0, detail: `${marks} visible marks in ${svg ? 1 : 0} <svg>`};
+    return {id, text, rendered: marks > 0,
+            detail: `${marks} visible marks in ${svg ? 1 : 0} <svg>`};
   });
   const start = performance.now();
   while (!state().every((plot) => plot.rendered) && performance.now() - start < timeoutMs) {
@@ -181,20 +187,20 @@ def chromium() -> str:
     return executable
 
 
-def test_plots_page_renders_every_declared_plot_offline(chromium, tmp_path):
+def rendered_plots(chromium: str, page: Path, workdir: Path) -> list[dict]:
+    """Open ``page`` (written by `dvc plots show` or `diff` into ``workdir``/dvc_plots) in
+    headless Chromium, screenshot it to ``workdir``/plots.png and check that it holds exactly
+    dvc.yaml's plots, each drawn, with no console error and no request leaving the machine;
+    each plot's state (its text included)."""
     # The page finds Vega at ../node_modules/, as dvc_plots/index.html does in the project.
-    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
-    page = tmp_path / "dvc_plots" / "index.html"
-    shown = subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "-o", page.parent],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert shown.returncode == 0, f"dvc plots show failed:\n{shown.stdout}\n{shown.stderr}"
+    (workdir / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
     head = page.read_text().split("<body>")[0]  # the body's Vega specs name schema URLs
     assert "http://" not in head and "https://" not in head, (
         f"the page's <head> names an online URL (a CDN script?); is plots.html_template set "
         f"in .dvc/config?\n{head}")
 
     plots = declared_plots()
-    with HeadlessChromium(chromium, tmp_path) as browser:
+    with HeadlessChromium(chromium, workdir) as browser:
         target = browser.call("Target.createTarget", url="about:blank")["targetId"]
         session = browser.call("Target.attachToTarget", targetId=target, flatten=True)[
             "sessionId"]
@@ -212,7 +218,7 @@ def test_plots_page_renders_every_declared_plot_offline(chromium, tmp_path):
                                   captureBeyondViewport=True,
                                   clip={"x": 0, "y": 0, "width": size["width"],
                                         "height": size["height"], "scale": 1})
-        (tmp_path / "plots.png").write_bytes(base64.b64decode(screenshot["data"]))
+        (workdir / "plots.png").write_bytes(base64.b64decode(screenshot["data"]))
 
     assert "exceptionDetails" not in report, f"the page check itself failed: {report}"
     state = report["result"]["value"]
@@ -229,3 +235,30 @@ def test_plots_page_renders_every_declared_plot_offline(chromium, tmp_path):
               if event.get("method") == "Network.requestWillBeSent"
               and urlparse(event["params"]["request"]["url"]).scheme not in LOCAL_SCHEMES]
     assert not online, f"the page requested non-local URLs: {online}"
+    return state["plots"]
+
+
+def dvc_plots(repo: Path, *args: str, out: Path) -> Path:
+    """`dvc plots <args> -o <out>` run in ``repo``; the page it wrote."""
+    done = subprocess.run([sys.executable, "-m", "dvc", "plots", *args, "-o", out], cwd=repo,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"dvc plots {args} failed:\n{done.stdout}\n{done.stderr}"
+    return out / "index.html"
+
+
+def test_plots_page_renders_every_declared_plot_offline(chromium, tmp_path):
+    rendered_plots(chromium, dvc_plots(ROOT, "show", out=tmp_path / "dvc_plots"), tmp_path)
+
+
+@needs_mirror
+def test_plots_diff_of_two_experiments_shows_both_in_every_plot(readme_study, chromium,
+                                                               tmp_path):
+    repo, _ = readme_study
+    (command,) = [args for block in readme_blocks() for args in block.commands()
+                  if args[:3] == ["dvc", "plots", "diff"]]
+    experiments = command[3:]
+    assert len(experiments) == 2
+    page = dvc_plots(repo, "diff", *experiments, out=tmp_path / "dvc_plots")
+    missing = [f"{plot['id']} lacks {name}" for plot in rendered_plots(chromium, page, tmp_path)
+               for name in experiments if name not in plot["text"]]
+    assert missing == []
