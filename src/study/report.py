@@ -152,7 +152,8 @@ def write_report(root: Path, params: dict) -> Written:
                                 f"{report.parent}/: {missing}; run the stages that write them "
                                 "(dvc repro)")
     with atomic_dir(report.parent / FIGURES) as folder:  # figures of removed plots go too
-        write_outputs(folder, {plot.file_name: draw(plot, inputs) for plot in plots})
+        for plot in plots:  # one at a time: write_outputs closes each figure once saved
+            write_outputs(folder, {plot.file_name: draw(plot, inputs)})
     write_text(report, markdown)
     write_text(readme, readme_text)  # other edits to the README, read just above, are kept
     return Written(markdown, [plot.file_name for plot in plots], inputs.read)
