@@ -5,14 +5,12 @@ And the one tiny study per session that the pipeline tests copy (reproduced_tiny
 the copy of it in which the README's commands ran (readme_study)."""
 
 import os
-import subprocess
 
 import pytest
 from helpers import (
     README_PLACEHOLDERS,
     ROOT,
     copy_project,
-    project_env,
     readme_blocks,
     run,
     tiny_study,
@@ -53,7 +51,6 @@ def readme_study(reproduced_tiny_study, tmp_path_factory):
         code = block.code
         for placeholder, value in README_PLACEHOLDERS.items():
             code = code.replace(placeholder, value)
-        results.append((block, subprocess.run(
-            ["bash", "-c", "set -eo pipefail\n" + code], cwd=repo, env=project_env(repo=repo),
-            capture_output=True, text=True, timeout=900)))
+        results.append((block, run(repo, "bash", "-c", "set -eo pipefail\n" + code,
+                                   check=False)))
     return repo, results

@@ -17,7 +17,6 @@ import os
 import select
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,7 +25,7 @@ import pytest
 import yaml
 from dvc_render.base import Renderer
 from dvc_render.image import ImageRenderer
-from helpers import ROOT, needs_mirror, readme_blocks
+from helpers import ROOT, needs_mirror, readme_blocks, run
 
 VEGA_SCRIPTS = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js",
                 "vega-embed/build/vega-embed.min.js")
@@ -240,9 +239,7 @@ def rendered_plots(chromium: str, page: Path, workdir: Path) -> list[dict]:
 
 def dvc_plots(repo: Path, *args: str, out: Path) -> Path:
     """`dvc plots <args> -o <out>` run in ``repo``; the page it wrote."""
-    done = subprocess.run([sys.executable, "-m", "dvc", "plots", *args, "-o", out], cwd=repo,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"dvc plots {args} failed:\n{done.stdout}\n{done.stderr}"
+    run(repo, "dvc", "plots", *args, "-o", str(out))
     return out / "index.html"
 
 
