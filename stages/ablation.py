@@ -6,21 +6,21 @@ Outputs: reports/ablation/<model>.json (every rung's settings, learning rates an
 reports/ablation/<model>.csv (one row per rung).
 """
 
-from omegaconf import DictConfig, OmegaConf
 
 from study.ablation import ablation_outputs
 from study.classify import load_prepared
 from study.hydra_app import stage_main
 from study.io import read_json, write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
-    section = OmegaConf.to_container(cfg[cfg.model])
+def main(cfg: Settings) -> None:
+    section = cfg[cfg.model]
     data = {flag: load_prepared(cfg.paths.idx, section["dtype"], flag) for flag in (True, False)}
     best = read_json(f"{cfg.paths.reports}/{cfg.model}/best.json")
     outputs, summary = ablation_outputs(cfg.model, section, best,
-                                        OmegaConf.to_container(cfg.ablation), data.__getitem__,
+                                        cfg.ablation, data.__getitem__,
                                         cfg.workers)
     write_outputs(f"{cfg.paths.reports}/ablation", outputs)
     print(f"ablation@{cfg.model}: {summary}", flush=True)

@@ -7,15 +7,15 @@ blurred versions), reports/blur/filters.png (the conv's 3 filters).
 """
 
 import numpy as np
-from omegaconf import DictConfig
 
 from study.blur import blur_outputs
 from study.hydra_app import stage_main
 from study.io import write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     images, labels = (np.load(f"{cfg.paths.cifar10}/{name}.npy") for name in ("images", "labels"))
     outputs, summary = blur_outputs(cfg.blur, images, labels)
     write_outputs(f"{cfg.paths.reports}/blur", outputs)

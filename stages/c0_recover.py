@@ -7,15 +7,15 @@ relative output and weight errors per epoch / iteration), filters.png (C0's filt
 """
 
 import numpy as np
-from omegaconf import DictConfig
 
 from study.c0 import recovery_outputs
 from study.hydra_app import stage_main
 from study.io import write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     x, targets, true_weights = (np.load(f"{cfg.paths.c0}/{name}.npy")
                                 for name in ("inputs", "targets", "C0_weights"))
     outputs, summary = recovery_outputs(cfg.c0, x, targets, true_weights, workers=cfg.workers)

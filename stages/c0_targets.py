@@ -6,16 +6,16 @@ weights' SHA-256 and the kind of source they came from, never a host path).
 """
 
 import numpy as np
-from omegaconf import DictConfig
 
 from study.c0 import make_targets
 from study.data import mirror_root
 from study.hydra_app import stage_main
 from study.io import atomic_dir, write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     images = f"{cfg.paths.cifar10}/images.npy"
     arrays, report, summary = make_targets(cfg.c0, mirror_root(cfg.data.mirror), np.load(images),
                                            images_from=images)

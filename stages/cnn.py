@@ -8,15 +8,15 @@ metrics.json, info.json, curves.csv, per_class.csv, confusion.csv, weights.png (
 filters), mistakes.png, as the final stage writes them for the other classifiers.
 """
 
-from omegaconf import DictConfig
 
 from study.classify import load_prepared, sweep_and_final_outputs
 from study.hydra_app import stage_main
 from study.io import write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     data = load_prepared(cfg.paths.idx, cfg.cnn.dtype, cfg.cnn.standardise)
     outputs, summary = sweep_and_final_outputs("cnn", cfg.cnn, data, cfg.workers)
     write_outputs(f"{cfg.paths.reports}/cnn", outputs)

@@ -7,15 +7,15 @@ preprocessing), curves.csv, per_class.csv, confusion.csv, weights.png (the linea
 template of each class, or the MLP's first hidden units) and mistakes.png.
 """
 
-from omegaconf import DictConfig
 
 from study.classify import final_outputs, load_prepared
 from study.hydra_app import stage_main
 from study.io import read_json, write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     out = f"{cfg.paths.reports}/{cfg.model}"
     section = cfg[cfg.model]
     data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)

@@ -7,15 +7,14 @@ Outputs: data/cifar10/{images,labels}.npy (uint8 NCHW, int64); reports/data/cifa
 
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from study.data import mirror_root, prepare_cifar10
 from study.hydra_app import stage_main
 from study.io import atomic_dir, write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     arrays, report = prepare_cifar10(cfg.cifar10, Path(cfg.data.root), mirror_root(cfg.data.mirror))
     with atomic_dir(cfg.paths.cifar10) as out:  # both arrays or neither
         write_outputs(out, arrays)

@@ -9,11 +9,10 @@ classification stage reads data/idx/, whatever the data set.
 
 import sys
 
-from omegaconf import DictConfig, OmegaConf
-
 from study.data import mirror_root, prepare_idx
 from study.hydra_app import stage_main
 from study.io import atomic_dir, write_outputs
+from study.settings import Settings
 
 
 def log(message: str, warning: bool = False) -> None:
@@ -21,8 +20,8 @@ def log(message: str, warning: bool = False) -> None:
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
-    arrays, report = prepare_idx(OmegaConf.to_container(cfg.data), mirror_root(cfg.data.mirror),
+def main(cfg: Settings) -> None:
+    arrays, report = prepare_idx(cfg.data, mirror_root(cfg.data.mirror),
                                  log)
     with atomic_dir(cfg.paths.idx) as out:  # the whole folder or nothing, never a partial set
         write_outputs(out, arrays)

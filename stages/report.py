@@ -11,15 +11,14 @@ Outputs: reports/report.md, reports/figures/, and the headline block of README.m
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
 from study.hydra_app import stage_main
 from study.report import README, REPORT, write_report
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
-    written = write_report(Path("."), OmegaConf.to_container(cfg, resolve=True))
+def main(cfg: Settings) -> None:
+    written = write_report(Path("."), cfg)
     print(f"report: {REPORT} ({len(written.markdown.splitlines())} lines), "
           f"{len(written.figures)} figures in {Path(REPORT).parent}/figures/ and the headline "
           f"block of {README} written", flush=True)

@@ -4,20 +4,20 @@ the default U(+-1/sqrt(784)), at its chosen learning rate and lambda (study.abla
 Outputs: reports/sigma/sigma.json and reports/sigma/sigma.csv (one row per initialisation).
 """
 
-from omegaconf import DictConfig, OmegaConf
 
 from study.ablation import sigma_outputs
 from study.classify import load_prepared
 from study.hydra_app import stage_main
 from study.io import read_json, write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
-    section = OmegaConf.to_container(cfg.linear)
+def main(cfg: Settings) -> None:
+    section = cfg.linear
     data = load_prepared(cfg.paths.idx, section["dtype"], section["standardise"])
     best = read_json(f"{cfg.paths.reports}/linear/best.json")
-    outputs, summary = sigma_outputs(section, best, OmegaConf.to_container(cfg.sigma),
+    outputs, summary = sigma_outputs(section, best, cfg.sigma,
                                      lambda standardise: data, cfg.workers)
     write_outputs(f"{cfg.paths.reports}/sigma", outputs)
     print(f"sigma: {summary}", flush=True)

@@ -5,16 +5,16 @@ Outputs: reports/sklearn/metrics.json (train/val/test accuracy; ours beside them
 reports/linear/metrics.json) and reports/sklearn/info.json (the model, dtype, preprocessing).
 """
 
-from omegaconf import DictConfig
 
 from study.classify import load_prepared
 from study.hydra_app import stage_main
 from study.io import write_outputs
+from study.settings import Settings
 from study.sklearn_baseline import sklearn_baseline_outputs
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     # the same model and inputs as our linear classifier's
     data = load_prepared(cfg.paths.idx, cfg.sklearn.dtype, cfg.linear.standardise)
     outputs, summary = sklearn_baseline_outputs(cfg.sklearn, data, cfg.linear.bias, cfg.workers)

@@ -10,15 +10,15 @@ as stages/sweep_point.py writes them), sweep.csv, sweep.md, heatmap.json, best.j
 chosen hyperparameters).
 """
 
-from omegaconf import DictConfig
 
 from study.classify import load_prepared, sweep_outputs
 from study.hydra_app import stage_main
 from study.io import write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     section = cfg[cfg.model]
     data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
     outputs, summary = sweep_outputs(cfg.model, section, data, cfg.workers)

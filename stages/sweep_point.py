@@ -8,15 +8,15 @@ README), given the model and the point's values as new keys, e.g. `model=linear
 Output: reports/<model>/sweep/<point>.json (validation loss and accuracy per epoch).
 """
 
-from omegaconf import DictConfig
 
 from study.classify import load_prepared, sweep_point_outputs
 from study.hydra_app import stage_main
 from study.io import write_outputs
+from study.settings import Settings
 
 
 @stage_main
-def main(cfg: DictConfig) -> None:
+def main(cfg: Settings) -> None:
     section = cfg[cfg.model]
     data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
     outputs, summary = sweep_point_outputs(cfg.model, section, data)

@@ -13,9 +13,12 @@ from helpers import (
     copy_project,
     readme_blocks,
     run,
+    settings_log,
     tiny_study,
 )
 from hypothesis import settings
+
+from study.settings import LOG_ENV
 
 # deadline=None: the first call into torch or a fresh NumPy code path can take far longer
 # than later ones, and a timing failure is not a correctness failure.
@@ -27,9 +30,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "barenet"))
 @pytest.fixture(scope="session")
 def reproduced_tiny_study(tmp_path_factory):
     """The tiny study (helpers.tiny_study) after its first `dvc repro`, about a minute's work,
-    done once per session; a module that changes it works on a copy (helpers.copy_project)."""
+    done once per session; a module that changes it works on a copy (helpers.copy_project).
+    Every setting a stage read is logged (helpers.settings_log) for test_params_coverage."""
     repo = tiny_study(tmp_path_factory.mktemp("tiny-study"))
-    run(repo, "dvc", "repro")
+    run(repo, "dvc", "repro", env={LOG_ENV: str(settings_log(repo))})
     return repo
 
 

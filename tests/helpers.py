@@ -1,6 +1,7 @@
 """Shared test helpers (imported as ``from helpers import ...``; tests/ is on sys.path)."""
 
 import dataclasses
+import functools
 import os
 import re
 import shlex
@@ -35,6 +36,26 @@ TINY = {"linear/default.yaml": {"epochs": 1, "final_seeds": 2,
         "cifar10/default.yaml": {"n_images": 4},
         "blur/default.yaml": {"n_images": 2},
         "c0/default.yaml": {"sgd": {"max_epochs": 3}}}
+
+
+@functools.cache
+def _composed(overrides: tuple[str, ...]) -> str:
+    from study.params import compose
+
+    return compose(ROOT, list(overrides))
+
+
+def composed(*overrides: str) -> dict:
+    """The configuration conf/ composes with Hydra ``overrides`` ("linear.epochs=2"), as the
+    plain dict a stage reads: tests take their settings from here, so a new required setting
+    needs no hidden default in the code."""
+    return yaml.safe_load(_composed(overrides))
+
+
+def section(model: str, **changes) -> dict:
+    """The composed ``model`` section with ``changes`` laid over it; a ``grid`` in ``changes``
+    replaces the section's whole (its keys are the knobs a sweep varies)."""
+    return {**composed()[model], **changes}
 
 
 def idx_bytes(array) -> bytes:
@@ -114,12 +135,12 @@ def merged(base: dict, changes: dict) -> dict:
         base.get(k), dict) else v for k, v in changes.items()}}
 
 
-def run(repo: Path, *args: str, check: bool = True,
-        mirror: Path = MIRROR) -> subprocess.CompletedProcess:
-    """``args`` run in the project ``repo`` (in ``project_env``); an AssertionError with both
-    outputs if it fails and ``check``."""
-    result = subprocess.run(args, cwd=repo, env=project_env(mirror, repo), capture_output=True,
-                            text=True, timeout=600)
+def run(repo: Path, *args: str, check: bool = True, mirror: Path = MIRROR,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``args`` run in the project ``repo`` (in ``project_env``, plus ``env``); an
+    AssertionError with both outputs if it fails and ``check``."""
+    result = subprocess.run(args, cwd=repo, env={**project_env(mirror, repo), **(env or {})},
+                            capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -162,6 +183,26 @@ def tiny_study(repo: Path) -> Path:
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny study")
     return repo
+
+
+def dvc_stages(root: Path = ROOT) -> dict[str, dict]:
+    """dvc.yaml's stages as DVC expands them (foreach, matrix, templating): by name, the
+    command, the deps' paths and the params (dotted keys of params.yaml)."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {stage.addressing: {
+            "cmd": stage.cmd,
+            "deps": [str(Path(d.def_path)) for d in stage.deps],
+            "params": [key for d in stage.deps if isinstance(d, ParamsDependency)
+                       for key in d.params]} for stage in repo.index.stages}
+
+
+def settings_log(repo: Path) -> Path:
+    """Where the settings the stages of ``repo`` read are logged (study.settings), beside the
+    repo rather than in it, so DVC never sees the file."""
+    return repo.with_name(f"{repo.name}-settings-read.tsv")
 
 
 def write_image_folder(mirror: Path, classes, per_class: int = 2, size: int = 32) -> None:

@@ -4,15 +4,15 @@ spread, and a process pool changes no bit."""
 
 import numpy as np
 import pytest
-from helpers import write_prepared_idx
+from helpers import composed, section, write_prepared_idx
 
 from study.ablation import ablation_outputs, ladder, sigma_outputs, variant_records
 from study.classify import load_prepared
+from study.validate import config_problems
 
-SECTION = {"lr": 0.05, "lambda": 1e-4, "batch_size": 32, "epochs": 2, "momentum": 0.0,
-           "shift": 0, "lr_decay": 0.9, "dtype": "float64", "seed": 0, "final_seeds": 1,
-           "standardise": True, "bias": False, "init_std": None,
-           "grid": {"lr": [0.05], "lambda": [1e-4]}}
+SECTION = section("linear", lr=0.05, batch_size=32, epochs=2, momentum=0.0, shift=0,
+                  lr_decay=0.9, dtype="float64", seed=0, final_seeds=1,
+                  grid={"lr": [0.05], "lambda": [1e-4]}, **{"lambda": 1e-4})
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +52,30 @@ def test_a_pool_gives_the_bits_of_one_process(data_for):
 
 
 def test_the_ladder_starts_at_the_assignment_and_restores_the_study_s_knobs(data_for):
-    ablation = {"epochs": {"linear": 1}, "lrs": [0.05], "seeds": [0],
-                "linear": {"assignment": {"standardise": False, "lr_decay": 1.0},
-                           "rungs": ["standardise", {"bias": True}]}}
+    recipe = composed("ablation.linear.assignment.epochs=1", "ablation.linear.assignment.dtype="
+                      "float64")["ablation"]["linear"]["assignment"]
+    ablation = {"lrs": [0.05], "seeds": [0],
+                "linear": {"assignment": recipe, "rungs": ["standardise", "lambda",
+                                                           {"bias": True}]}}
     outputs, summary = ablation_outputs("linear", SECTION, {"lr": 0.1, "lambda": 0.0},
                                         ablation, data_for, workers=1)
     records = outputs["linear.json"]
-    assert [r["variant"] for r in records] == ["assignment", "standardise", "bias=true"]
-    assert [r["changes"] for r in records] == [{"standardise": False, "lr_decay": 1.0},
-                                               {"standardise": True}, {"bias": True}]
-    assert records[-1]["settings"] == {"standardise": True, "lr_decay": 1.0, "bias": True}
-    assert len(outputs["linear.csv"].rows) == 3 and "bias=true" in summary
+    assert [r["variant"] for r in records] == ["assignment", "standardise", "lambda",
+                                               "bias=true"]
+    # a knob restores the study's value; a grid knob the sweep's choice
+    assert [r["changes"] for r in records] == [recipe, {"standardise": True}, {"lambda": 0.0},
+                                               {"bias": True}]
+    assert records[-1]["settings"] == {**recipe, "standardise": True, "lambda": 0.0,
+                                       "bias": True}
+    assert len(outputs["linear.csv"].rows) == 4 and "bias=true" in summary
+
+
+def test_the_first_rung_must_name_every_knob_of_the_model():
+    """A knob added to a model (here mlp.optimizer) but not to the ladder's first rung would
+    silently take the study's value in "the assignment's recipe"."""
+    config = composed("+mlp.optimizer=sgd")
+    (problem,) = [p for p in config_problems(config) if "assignment must name" in p]
+    assert "ablation.mlp.assignment" in problem and "['optimizer']" in problem
 
 
 def test_the_sigma_study_runs_the_default_and_each_sigma_at_the_chosen_point(data_for):

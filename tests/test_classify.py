@@ -4,7 +4,7 @@ standardisation."""
 
 import numpy as np
 import pytest
-from helpers import write_prepared_idx
+from helpers import section, write_prepared_idx
 
 from study.bars import not_numbers
 from study.classify import (
@@ -125,12 +125,12 @@ def tiny_data(tmp_path_factory):
 
 
 def tiny_section(kind):
-    section = {"lr": 0.05, "lambda": 1e-4, "batch_size": 32, "epochs": 2, "momentum": 0.9,
-               "shift": 1, "lr_decay": 0.9, "dtype": "float64", "seed": 0, "final_seeds": 3,
-               "standardise": True, "grid": {"lr": [0.05]}}
-    return {"mlp": {**section, "hidden": 16},
-            "cnn": {**section, "channels": [2, 3], "kernel_size": 3},
-            "linear": {**section, "bias": True, "init_std": None}}[kind]
+    """conf/'s section of ``kind``, shrunk to train in a moment on tiny_data."""
+    own = {"mlp": {"hidden": 16}, "cnn": {"channels": [2, 3], "kernel_size": 3},
+           "linear": {"bias": True}}[kind]
+    return section(kind, lr=0.05, batch_size=32, epochs=2, momentum=0.9, shift=1, lr_decay=0.9,
+                   dtype="float64", seed=0, final_seeds=3, grid={"lr": [0.05]},
+                   **{"lambda": 1e-4}, **own)
 
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import dvc_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -67,17 +68,7 @@ def covered(file: Path, deps: list[str]) -> bool:
     return any(rel == Path(dep) or Path(dep) in rel.parents for dep in deps)
 
 
-def stages() -> dict[str, dict]:
-    """dvc.yaml's stages as DVC expands them (foreach, matrix, templating)."""
-    from dvc.repo import Repo
-
-    with Repo(str(ROOT)) as repo:
-        return {stage.addressing: {"cmd": stage.cmd,
-                                   "deps": [str(Path(d.def_path)) for d in stage.deps]}
-                for stage in repo.index.stages}
-
-
-STAGES = stages()
+STAGES = dvc_stages()
 
 
 def script_of(cmd: str) -> Path:

@@ -19,6 +19,7 @@ import barenet as bn
 from study.classify import Prepared, train_classifier
 from study.io import Table
 from study.pool import fork_map
+from study.settings import overlaid
 
 SEED_HEADER = ["variant", "lr", "seed", "val_accuracy", "test_accuracy", "final_train_loss"]
 
@@ -43,7 +44,7 @@ def variant_records(kind: str, section: Mapping, variants: Sequence[tuple[str, d
     loss, with means and standard deviations."""
     def run(task: tuple[int, float, int]) -> dict | None:
         index, lr, seed = task
-        config = {**section, **variants[index][1], "lr": lr, "seed": seed}
+        config = overlaid(section, {**variants[index][1], "lr": lr, "seed": seed})
         data = data_for(bool(config["standardise"]))
         model, history = train_classifier(kind, config, data, train_curves=False)
         if history.diverged:
@@ -107,18 +108,20 @@ def variant_outputs(name: str, records: list[dict]) -> dict:
 def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mapping,
                      data_for: Callable[[bool], Prepared], workers: int) -> tuple[dict, str]:
     """The ladder of ``kind``: its first rung is the assignment's recipe (``ablation[kind]
-    .assignment``); each further rung of ``ablation[kind].rungs`` restores one knob (a name)
-    to this study's value (``section``'s) or sets what it names ({knob: value}). Grid values
-    other than the learning rate come from ``best`` (the select stage's choice); every run
-    lasts ``ablation.epochs[kind]`` epochs. The files of reports/ablation/ and a summary."""
+    .assignment``), which names every setting training reads but the learning rate (each rung
+    chooses its own from ``ablation.lrs``) and the seed, so a setting added to a model never
+    leaks into it; each further rung of ``ablation[kind].rungs`` restores one setting (a name)
+    to this study's value (the sweep's choice ``best`` for a grid value, else ``section``'s) or
+    sets what it names ({setting: value}). The files of reports/ablation/ and a summary."""
     spec = ablation[kind]
-    base = {**section, **{k: v for k, v in best.items() if k in section["grid"] and k != "lr"},
-            "epochs": ablation["epochs"][kind]}
     rungs = {"assignment": dict(spec["assignment"])}
-    for rung in spec["rungs"]:  # a knob restored to the study's value, or explicit settings
-        changes = {rung: section[rung]} if isinstance(rung, str) else dict(rung)
+    for rung in spec["rungs"]:
+        if isinstance(rung, str):
+            changes = {rung: best[rung] if rung in section["grid"] else section[rung]}
+        else:
+            changes = dict(rung)
         rungs[rung if isinstance(rung, str) else settings_name(changes)] = changes
-    records = variant_records(kind, base, ladder(rungs), data_for, ablation["lrs"],
+    records = variant_records(kind, {}, ladder(rungs), data_for, ablation["lrs"],
                               ablation["seeds"], workers)
     for record, changes in zip(records, rungs.values(), strict=True):
         record["changes"] = changes  # what this rung sets on top of the one before
@@ -131,7 +134,7 @@ def sigma_outputs(section: Mapping, best: Mapping, sigma: Mapping,
     """The linear classifier at its chosen point with each initialisation: the study's default
     (``init_std`` null, PyTorch's uniform) and W ~ N(0, s^2) for each s in ``sigma.values``, at
     the chosen learning rate, for ``sigma.seeds``. reports/sigma/'s files and a summary."""
-    base = {**section, **{k: best[k] for k in section["grid"]}}
+    base = overlaid(section, {k: best[k] for k in section["grid"]})
     variants = [("uniform", {"init_std": None})]
     variants += [(f"{s:g}", {"init_std": s}) for s in sigma["values"]]
     records = variant_records("linear", base, variants, data_for, [base["lr"]], sigma["seeds"],

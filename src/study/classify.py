@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 import barenet as bn
 from study.data import IMAGE_SHAPE, seeded_subset
 from study.io import Table, read_json
 from study.pool import fork_map
 from study.progress import Progress
+from study.settings import overlaid
 from study.threads import one_thread
 
 SPLITS = ("train", "val", "test")
@@ -164,10 +164,8 @@ def best_point(results: list[dict]) -> dict:
 def with_chosen_point(section: Mapping, best: Mapping) -> tuple[dict, dict]:
     """A copy of a classifier's config ``section`` with the grid values its select stage chose
     (``best``, best.json's content) put in place; and those chosen values alone."""
-    section = OmegaConf.to_container(section) if not isinstance(section, dict) else dict(section)
     chosen = {key: best[key] for key in section["grid"]}
-    section.update(chosen)
-    return section, chosen
+    return overlaid(section, chosen), chosen
 
 
 def history_record(history: bn.History) -> dict:
@@ -224,12 +222,11 @@ def sweep_outputs(kind: str, section: Mapping, data: Prepared,
     """Every point of the section's grid, over ``workers`` processes (study.pool: the same
     bytes as one after another), each written as sweep_point_outputs writes it, and the choice
     among them (selection_outputs); and a summary line."""
-    section = OmegaConf.to_container(section) if not isinstance(section, dict) else dict(section)
     grid = section["grid"]
     points = grid_points(grid)
     with Progress(f"{kind}_sweep", len(points), unit="point",
                   max_lines=len(points)) as progress:
-        runs = fork_map(lambda point: sweep_point_outputs(kind, {**section, **point}, data,
+        runs = fork_map(lambda point: sweep_point_outputs(kind, overlaid(section, point), data,
                                                           epoch_progress=False),
                         points, workers,
                         on_result=lambda i, run: progress.update(i, run[1]))
@@ -297,12 +294,11 @@ def sweep_and_final_outputs(kind: str, section: Mapping, data: Prepared,
     CNN): every grid point is trained in full with train and validation curves (over
     ``workers`` processes), the best on validation is chosen (selection_outputs' files), and
     that very model touches the TEST set once (final_outputs' files, one seed)."""
-    section = OmegaConf.to_container(section) if not isinstance(section, dict) else dict(section)
     points = grid_points(section["grid"])
 
     def run(point: dict) -> tuple[dict, bn.Module, bn.History]:
         with Progress(f"{kind} {point_name(point)}", section["epochs"]) as progress:
-            model, history = train_classifier(kind, {**section, **point}, data,
+            model, history = train_classifier(kind, overlaid(section, point), data,
                                               progress=progress)
         return {"point": point, **history_record(history)}, model, history
 
@@ -371,7 +367,7 @@ def seed_runs(kind: str, section: Mapping, data: Prepared, seeds: Iterable[int],
     """``seed_scores`` of the chosen point retrained with each of ``seeds`` (initial weights and
     batch order), in order, over ``workers`` processes (study.pool: the same bytes as one)."""
     def run(seed: int) -> dict:
-        model, history = train_classifier(kind, {**section, "seed": seed}, data,
+        model, history = train_classifier(kind, overlaid(section, {"seed": seed}), data,
                                           train_curves=False)
         if history.diverged:
             raise RuntimeError(f"the chosen point diverged in epoch {history.diverged_at_epoch} "

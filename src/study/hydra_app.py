@@ -7,7 +7,8 @@ the project root would make Hydra scan the whole tree (.venv included) for confi
 Hydra is told to stay out of the workspace: run in place, no .hydra/ subdir, no log files;
 a multirun (`-m`) keeps its own bookkeeping in the system's temporary folder.
 Before the stage's own code runs, the whole composed config is validated (study.validate): a
-bad knob stops the stage with one line per problem and exit status 2, no traceback.
+bad knob stops the stage with one line per problem and exit status 2, no traceback. The stage
+then gets it as ``study.settings.Settings``, which records every setting the stage reads.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from study.data import BadInput, DataSourceError
+from study.settings import Settings
 from study.validate import config_problems
 
 # Hydra settings layered on params.yaml: run in place, no .hydra/ subdir, no log files. A
@@ -39,8 +41,9 @@ QUIET_HYDRA = {
 }
 
 
-def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
-    """Decorate a stage's ``main(cfg)``; the result runs it as a Hydra app on params.yaml.
+def stage_main(task: Callable[[Settings], None]) -> Callable[[], None]:
+    """Decorate a stage's ``main(cfg)``; the result runs it as a Hydra app on params.yaml, with
+    ``cfg`` the composed config as ``Settings``.
     Command-line overrides (``key=value``), ``--help`` (which shows the stage script's
     docstring and every knob) and ``--cfg job`` work as with ``@hydra.main``."""
     script = Path(inspect.getfile(task)).resolve()
@@ -50,13 +53,14 @@ def stage_main(task: Callable[[DictConfig], None]) -> Callable[[], None]:
 
     @functools.wraps(task)
     def validated_task(cfg: DictConfig) -> None:
-        problems = config_problems(OmegaConf.to_container(cfg, resolve=True))
+        config = OmegaConf.to_container(cfg, resolve=True)
+        problems = config_problems(config)
         if problems:
             for problem in problems:
                 print(f"{script.stem}: bad config: {problem}", file=sys.stderr)
             sys.exit(2)  # SystemExit passes through Hydra, which prints a traceback otherwise
         try:
-            task(cfg)
+            task(Settings(config))
         except (DataSourceError, BadInput) as error:  # bad data: its message says it all
             print(f"{script.stem}: error: {error}", file=sys.stderr)
             sys.exit(1)

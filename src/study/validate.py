@@ -203,8 +203,6 @@ RULES: dict[str, Check] = {
     "c0.cg.max_iter": integer(1),
     "c0.cg.memory": optional(integer(1)),
     "c0.cg.separable": boolean,
-    "ablation.epochs.linear": integer(1),
-    "ablation.epochs.mlp": integer(1),
     "ablation.lrs": each(check_positive),
     "ablation.seeds": each(SEED),
     "ablation.linear.rungs": each(rung),  # _relations checks they name knobs of the model
@@ -215,6 +213,9 @@ RULES: dict[str, Check] = {
     **{f"report.original.{key}": each(check_non_negative)
        for key in ("fraction_shares", "linear_fraction_accuracy", "mlp_fraction_accuracy")},
 }
+# what the ladder itself sets on every rung (lr: chosen on validation; seed: ablation.seeds) or
+# never reads (final_seeds)
+LADDER_CHOOSES = {"lr", "seed", "final_seeds"}
 GRID = re.compile(r"(?P<model>linear|mlp|cnn)\.grid\.(?P<knob>\w+)")
 # a ladder's first rung sets knobs of the model: each is checked by the model knob's own rule
 RUNG = re.compile(r"ablation\.(?P<model>linear|mlp)\.assignment\.(?P<knob>\w+)")
@@ -266,12 +267,21 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
         ladder, section = ablation.get(model), cfg.get(model)
         if not (isinstance(ladder, Mapping) and isinstance(section, Mapping)):
             continue
-        knobs = set(section) - {"grid"}
+        grid = section.get("grid") if isinstance(section.get("grid"), Mapping) else {}
+        knobs = set(section) - {"grid"} | set(grid)
         named = [k for r in ladder.get("rungs") or [] for k in ([r] if isinstance(r, str) else r)]
-        unknown = [k for k in named + list(ladder.get("assignment") or {}) if k not in knobs]
+        recipe = ladder.get("assignment") if isinstance(ladder.get("assignment"), Mapping) else {}
+        unknown = [k for k in named + list(recipe) if k not in knobs]
         if unknown:
             problems.append((f"ablation.{model}", f"ablation.{model} names {unknown}, which are "
                              f"not knobs of {model} (its knobs: {sorted(knobs)})"))
+        # the first rung is a whole recipe: a knob added to the model must be given its
+        # assignment value there, or it would silently take the study's value
+        unnamed = sorted(knobs - set(recipe) - LADDER_CHOOSES)
+        if unnamed:
+            problems.append((f"ablation.{model}.assignment", f"ablation.{model}.assignment must "
+                             f"name every knob of {model} but {sorted(LADDER_CHOOSES)}; add "
+                             f"{unnamed} with the assignment's values"))
     return problems + _data_set_problems(cfg.get("data"))
 
 
