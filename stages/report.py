@@ -12,15 +12,16 @@ Outputs: reports/report.md, reports/figures/, and the headline block of README.m
 from pathlib import Path
 
 from study.hydra_app import stage_main
-from study.report import README, REPORT, write_report
+from study.layout import figures, report
+from study.report import README, write_report
 from study.settings import Settings
 
 
 @stage_main
 def main(cfg: Settings) -> None:
     written = write_report(Path("."), cfg)
-    print(f"report: {REPORT} ({len(written.markdown.splitlines())} lines), "
-          f"{len(written.figures)} figures in {Path(REPORT).parent}/figures/ and the headline "
+    print(f"report: {report(cfg.paths.reports)} ({len(written.markdown.splitlines())} lines), "
+          f"{len(written.figures)} figures in {figures(cfg.paths.reports)}/ and the headline "
           f"block of {README} written", flush=True)
 
 

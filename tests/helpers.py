@@ -18,6 +18,7 @@ from study.data import MIRROR_ENV
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 PATHS = PARAMS["paths"]  # where the stages read and write
+REPORTS = PATHS["reports"]  # the reports folder: study.layout names the files in it
 MIRROR = Path(os.environ.get(MIRROR_ENV) or ROOT.parent / "shared" / "data")
 needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
                                   reason=f"needs the data mirror ({MIRROR_ENV} or ../shared/data)")
@@ -183,6 +184,13 @@ def tiny_study(repo: Path) -> Path:
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny study")
     return repo
+
+
+def report_file(name: str, file: str) -> str:
+    """``file`` of classifier or experiment ``name`` in the reports folder (study.layout)."""
+    from study import layout
+
+    return layout.output(REPORTS, name, file)
 
 
 def dvc_stages(root: Path = ROOT) -> dict[str, dict]:

@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import REPORTS, report_file
 
-from study.bars import CONTRACT, broken_promises, not_numbers, tracked_metrics
+from study.bars import broken_promises, contract_paths, not_numbers, tracked_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,17 +63,21 @@ def test_the_committed_reports_hold_nothing_host_or_run_specific():
 
 
 def test_a_missing_key_and_a_missing_file_are_named(reports):
-    edit(reports, "reports/mlp/metrics.json", lambda d: d.pop("worst_class"))
-    (reports / "reports/blur/metrics.json").unlink()
+    edit(reports, report_file("mlp", "metrics.json"), lambda d: d.pop("worst_class"))
+    (reports / report_file("blur", "metrics.json")).unlink()
     problems = broken_promises(reports)
-    assert "reports/mlp/metrics.json lacks worst_class" in problems
-    assert "reports/blur/metrics.json is missing" in problems
+    # each names the file, the key and the stage to re-run
+    assert f"{report_file('mlp', 'metrics.json')} lacks worst_class: re-run final@mlp " \
+           "(dvc repro --force final@mlp)" in problems, problems
+    assert f"{report_file('blur', 'metrics.json')} is missing: run blur (dvc repro blur)" \
+        in problems, problems
 
 
 def test_every_file_dvc_tracks_as_metrics_is_in_the_contract():
     """So the contract names a missing one (the numbers-only check skips it)."""
     tracked = tracked_metrics(ROOT)
-    assert "reports/linear/fraction.json" in tracked and set(tracked) <= set(CONTRACT)
+    contract = set(contract_paths(REPORTS).values())
+    assert report_file("linear", "fraction.json") in tracked and set(tracked) <= contract
 
 
 def test_not_numbers_finds_strings_lists_booleans_and_nulls_at_any_depth():
@@ -82,18 +87,21 @@ def test_not_numbers_finds_strings_lists_booleans_and_nulls_at_any_depth():
 
 @pytest.mark.parametrize("value", ["1", [0.1, 0.2], False, None])
 def test_a_metric_that_is_not_a_number_is_reported(reports, value):
-    edit(reports, "reports/linear/metrics.json", lambda d: d["test"].update(loss=value))
-    (problem,) = broken_promises(reports)
-    assert problem.startswith("reports/linear/metrics.json: test.loss is ") and \
-        "not a number" in problem
+    edit(reports, report_file("linear", "metrics.json"), lambda d: d["test"].update(loss=value))
+    problems = broken_promises(reports)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{report_file('linear', 'metrics.json')}: test.loss is ") \
+        and "not a number" in problems[0]
 
 
 @pytest.mark.parametrize("name, change, words", [
-    ("reports/linear/metrics.json", lambda d: d["test"].update(accuracy=0.85), "linear test"),
-    ("reports/mlp/metrics.json", lambda d: d["test"].update(accuracy=0.9767), "MLP test"),
-    ("reports/cnn/metrics.json", lambda d: d["test"].update(accuracy=0.9919), "CNN test"),
-    ("reports/c0/metrics.json", lambda d: d["cg"].update(relative_weight_error=1.93), "C0"),
-    ("reports/blur/metrics.json", lambda d: d.update(max_abs_diff_vs_reference=1e-3), "blur"),
+    (report_file("linear", "metrics.json"), lambda d: d["test"].update(accuracy=0.85),
+     "linear test"),
+    (report_file("mlp", "metrics.json"), lambda d: d["test"].update(accuracy=0.9767), "MLP test"),
+    (report_file("cnn", "metrics.json"), lambda d: d["test"].update(accuracy=0.9919), "CNN test"),
+    (report_file("c0", "metrics.json"), lambda d: d["cg"].update(relative_weight_error=1.93), "C0"),
+    (report_file("blur", "metrics.json"), lambda d: d.update(max_abs_diff_vs_reference=1e-3),
+     "blur"),
 ])
 def test_a_missed_bar_is_reported(reports, name, change, words):
     edit(reports, name, change)

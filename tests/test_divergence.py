@@ -7,7 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from helpers import PATHS, stage_project, write_prepared_idx
+from helpers import PATHS, REPORTS, report_file, stage_project, write_prepared_idx
+
+from study import layout
+
+SWEEP = layout.sweep_points(REPORTS, "linear")
 
 # lr 100 with lambda 0.1: every step multiplies the weights by about 1 - 2 * lr * lambda = -19
 # (the L2 penalty's gradient), so they overflow float32 within a few epochs; lr 0.1 learns.
@@ -29,7 +33,7 @@ def sweep(tmp_path_factory):
 
 def test_the_diverging_point_stops_early_and_records_the_epoch(sweep):
     project, outputs = sweep
-    record = json.loads((project / f"reports/linear/sweep/{DIVERGING}.json").read_text())
+    record = json.loads((project / f"{SWEEP}/{DIVERGING}.json").read_text())
     epoch = record["diverged_at_epoch"]
     assert record["diverged"] and 1 <= epoch < LINEAR["epochs"]  # stopped early
     assert len(record["history"]["val_loss"]) == epoch - 1  # the finite epochs before it
@@ -39,14 +43,14 @@ def test_the_diverging_point_stops_early_and_records_the_epoch(sweep):
 
 def test_select_skips_the_diverged_point_and_the_table_says_so(sweep):
     project, outputs = sweep
-    learned = json.loads((project / f"reports/linear/sweep/{LEARNING}.json").read_text())
+    learned = json.loads((project / f"{SWEEP}/{LEARNING}.json").read_text())
     assert not learned["diverged"] and learned["val_accuracy"] > 0.9
-    best = json.loads((project / "reports/linear/best.json").read_text())
+    best = json.loads((project / report_file("linear", "best.json")).read_text())
     assert (best["lr"], best["lambda"]) == (0.1, 0.1)
     assert "(1 diverged)" in outputs.splitlines()[-1]
-    diverged = json.loads((project / f"reports/linear/sweep/{DIVERGING}.json").read_text())
-    table = (project / "reports/linear/sweep.md").read_text()
+    diverged = json.loads((project / f"{SWEEP}/{DIVERGING}.json").read_text())
+    table = (project / report_file("linear", "sweep.md")).read_text()
     assert f"diverged (epoch {diverged['diverged_at_epoch']})" in table
-    csv_rows = (project / "reports/linear/sweep.csv").read_text().splitlines()
+    csv_rows = (project / report_file("linear", "sweep.csv")).read_text().splitlines()
     assert csv_rows[1].endswith(f",{diverged['diverged_at_epoch']}")  # lr 100, first row
     assert csv_rows[2].endswith(",")  # lr 0.1 did not diverge

@@ -21,7 +21,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import copy_project, differences, file_bytes, needs_mirror, project_env, run
+from helpers import (
+    REPORTS,
+    copy_project,
+    differences,
+    file_bytes,
+    needs_mirror,
+    project_env,
+    report_file,
+    run,
+)
+
+from study import layout
 
 pytestmark = [pytest.mark.slow, needs_mirror]
 # Four experiments. The CIFAR-10 sample varies slowest, so the two that run at once make the
@@ -50,7 +61,7 @@ LAUNCHERS = {
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_hydra_multirun_writes_what_the_sweep_stage_wrote(study, launcher):
-    sweep = "reports/linear/sweep"
+    sweep = layout.sweep_points(REPORTS, "linear")
     by_stage = file_bytes(study, [sweep])  # by `dvc repro`: the points side by side in a pool
     grid = yaml.safe_load((study / "params.yaml").read_text())["linear"]["grid"]
     assert len(by_stage) == len(grid["lr"]) * len(grid["lambda"]) >= 2
@@ -139,8 +150,8 @@ def test_four_queued_experiments_on_two_workers_each_equal_their_serial_run(stud
     failed = {point: run(study, "dvc", "queue", "logs", e["name"], check=False).stdout[-3000:]
               for point, e in queued.items() if e["state"] != "success"}
     assert failed == {}
-    metrics = {run(study, "git", "rev-parse", f"{e['rev']}:reports/c0/metrics.json").stdout
-               for e in queued.values()}
+    c0 = report_file("c0", "metrics.json")
+    metrics = {run(study, "git", "rev-parse", f"{e['rev']}:{c0}").stdout for e in queued.values()}
     assert len(metrics) == len(queued)  # four different results: none lost, none written twice
     outs = [{"path": path, **out} for e in queued.values() for path, out in e["outs"].items()]
     assert cache_problems(study, outs) == []

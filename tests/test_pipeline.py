@@ -10,8 +10,9 @@ import json
 
 import pytest
 import yaml
-from helpers import MIRROR, copy_project, needs_mirror, run, write_idx_dataset
+from helpers import MIRROR, REPORTS, copy_project, needs_mirror, report_file, run, write_idx_dataset
 
+from study import layout
 from study.bars import contract_problems, not_numbers, tracked_metrics
 from study.data import ROLES, sha256
 from study.params import compose
@@ -32,7 +33,7 @@ def test_repro_runs_then_everything_is_up_to_date(repo):
     new = [line[3:] for line in status.splitlines()]
     # only DVC's lock file, the declared cache: false outputs under reports/ and the headline
     # block of README.md (the report stage's) are new
-    assert new and all(p in ("dvc.lock", "README.md") or p.startswith("reports/")
+    assert new and all(p in ("dvc.lock", "README.md") or p.startswith(f"{REPORTS}/")
                        for p in new), new
 
 
@@ -42,21 +43,21 @@ def test_every_metrics_file_of_the_contract_has_its_keys(repo):
 
 
 def test_metrics_contract(repo):
-    linear = json.loads((repo / "reports/linear/metrics.json").read_text())
+    linear = json.loads((repo / report_file("linear", "metrics.json")).read_text())
     for key in ("accuracy", "loss"):
         assert 0 <= linear["test"][key] and linear["test"][key] == linear["test"][key]
     assert {"lr", "lambda"} <= set(linear["best"]) and linear["best"]["lr"] in (0.1, 0.01)
     # the classes' indices into info.json's names
     assert linear["best_class"] in range(10) and linear["worst_class"] in range(10)
-    info = json.loads((repo / "reports/linear/info.json").read_text())
+    info = json.loads((repo / report_file("linear", "info.json")).read_text())
     assert info["class_names"] == [str(i) for i in range(10)]
     assert 0.8 < linear["test"]["accuracy"] <= 1  # even one epoch learns MNIST
-    sklearn = json.loads((repo / "reports/sklearn/metrics.json").read_text())
+    sklearn = json.loads((repo / report_file("sklearn", "metrics.json")).read_text())
     assert {"train", "val", "test"} <= set(sklearn)
-    fraction = json.loads((repo / "reports/linear/fraction.json").read_text())
+    fraction = json.loads((repo / report_file("linear", "fraction.json")).read_text())
     assert set(fraction) == {"0.5", "1.0"}
     shown = run(repo, "dvc", "metrics", "show", "--json").stdout
-    assert "reports/linear/metrics.json" in shown and "reports/sklearn/metrics.json" in shown
+    assert all(report_file(name, "metrics.json") in shown for name in ("linear", "sklearn"))
 
 
 def exp_show_metrics(node) -> list[tuple[str, str, dict]]:
@@ -89,12 +90,13 @@ def test_changing_one_grid_value_reruns_only_that_models_sweep_and_downstream(re
         assert "linear_sweep" in ran
         assert not ran & {"prepare_idx", "sklearn_baseline", "mlp_sweep", "final@mlp", "blur",
                           "c0_recover"}
-        assert len(list((repo / "reports/linear/sweep").iterdir())) == 2  # one file per point
+        points = (repo / layout.sweep_points(REPORTS, "linear")).iterdir()
+        assert len(list(points)) == 2  # one file per point
         # final@ tracks the whole model section (dvc.yaml cannot vary a params list per foreach
         # item), so a grid edit re-runs it even when the choice holds; it must then agree
         assert "final@linear" in ran
-        best = json.loads((repo / "reports/linear/best.json").read_text())
-        metrics = json.loads((repo / "reports/linear/metrics.json").read_text())
+        best = json.loads((repo / report_file("linear", "best.json")).read_text())
+        metrics = json.loads((repo / report_file("linear", "metrics.json")).read_text())
         assert {k: metrics["best"][k] for k in ("lr", "lambda")} == {
             k: best[k] for k in ("lr", "lambda")}
     finally:
@@ -109,7 +111,7 @@ def test_exp_run_with_a_changed_knob_shows_in_metrics_and_params_diff(repo):
     params_diff = run(repo, "dvc", "params", "diff").stdout
     assert "linear.epochs" in params_diff and "mlp.hidden" in params_diff
     metrics_diff = run(repo, "dvc", "metrics", "diff").stdout
-    for name in ("reports/linear/metrics.json", "reports/mlp/metrics.json"):
+    for name in (report_file("linear", "metrics.json"), report_file("mlp", "metrics.json")):
         assert name in metrics_diff
     assert "test.accuracy" in metrics_diff
 
@@ -174,7 +176,7 @@ def test_a_second_data_set_plugs_in_with_one_yaml_file(repo, tmp_path):
             "fraction@linear", "fraction@mlp"} <= ran
     assert not ran & {"prepare_cifar10", "blur", "c0_targets", "c0_recover", "scalar_grad"}
     assert "tiny-test-labels is not pinned" in result.stdout + result.stderr
-    data = json.loads((repo / "reports/data/idx.json").read_text())
+    data = json.loads((repo / layout.data_set(REPORTS, "idx")).read_text())
     assert data["dataset"] == "tiny" and data["counts"] == {"train": 320, "val": 80, "test": 100}
     assert data["class_counts"]["test"] == [25, 25, 25, 25]
     for model in ("linear", "mlp"):
@@ -185,8 +187,8 @@ def test_a_second_data_set_plugs_in_with_one_yaml_file(repo, tmp_path):
         metrics = json.loads((reports / "metrics.json").read_text())
         assert {metrics["best_class"], metrics["worst_class"]} <= set(range(len(classes)))
         assert (reports / "weights.png").read_bytes() != before[reports / "weights.png"]
-    assert json.loads((repo / "reports/sklearn/metrics.json").read_text())["test"] != \
-        json.loads(before[repo / "reports/sklearn/metrics.json"])["test"]
+    assert json.loads((repo / report_file("sklearn", "metrics.json")).read_text())["test"] != \
+        json.loads(before[repo / report_file("sklearn", "metrics.json")])["test"]
 
     assert back_to_last_commit(repo) == before
     assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."

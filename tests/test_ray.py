@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    REPORTS,
     copy_project,
     differences,
     file_bytes,
@@ -44,6 +45,8 @@ from helpers import (
     run,
 )
 from test_fanout import workspace
+
+from study import layout
 
 pytestmark = [pytest.mark.slow, needs_mirror]
 RAY = str(Path(sys.executable).with_name("ray"))  # the venv's: its nodes run the venv's Python
@@ -124,7 +127,7 @@ def test_the_readmes_ray_command_writes_what_the_points_write_one_at_a_time(stud
     command = [arg.replace("<head-node>:6379", address) for arg in command]
     assert command[:2] == ["python", "stages/sweep_point.py"] and f"{address}" in " ".join(command)
     model = next(arg.removeprefix("model=") for arg in command if arg.startswith("model="))
-    sweep = f"reports/{model}/sweep"
+    sweep = layout.sweep_points(REPORTS, model)
     shutil.rmtree(study / sweep)
     serial = [arg for arg in command if not arg.startswith(("hydra/launcher=", "hydra.launcher.",
                                                               "+hydra.launcher."))]

@@ -9,7 +9,9 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import README_PLACEHOLDERS, ROOT, needs_mirror, readme_blocks, run
+from helpers import README_PLACEHOLDERS, REPORTS, ROOT, needs_mirror, readme_blocks, run
+
+from study import layout
 
 RUN_BY = "run by "
 NOT_RUN = "not run by the tests: "
@@ -92,6 +94,6 @@ def test_the_readme_commands_did_what_the_readme_says(readme_study):
     assert sorted(p["mlp"]["seed"] for name, p in params.items()
                   if name not in {"mlp-lr-0.1", "mlp-lr-0.02", "linear-2-epochs"}) == [1, 2]
     # the multirun blocks: one file per point, as the README says
-    points = {p.name for p in Path(repo, "reports/mlp/sweep").iterdir()}
+    points = {p.name for p in Path(repo, layout.sweep_points(REPORTS, "mlp")).iterdir()}
     assert {f"batch_size_{b}-lr_{lr}.json" for b in (32, 64) for lr in (0.1, 0.05)} <= points
     assert (repo / "dvc_plots/index.html").is_file() and (repo / "plots.png").stat().st_size

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import ROOT
+from helpers import REPORTS, ROOT
 
-from study.figures import FIGURES, interpolate
+from study import layout
+from study.figures import interpolate
 from study.report import (
     HEADLINE_END,
     HEADLINE_START,
     README,
-    REPORT,
     links,
     missing_links,
     readme_block,
@@ -32,6 +32,8 @@ from study.report import (
     write_report,
 )
 from study.results import ReportInputs, load_results
+
+REPORT = layout.report(REPORTS)
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 # a number not glued to a word (float64, C0, SHA-256, CIFAR-10) or a path; "1,234" is 1234
@@ -316,19 +318,19 @@ def report_stage() -> dict:
 def test_write_report_writes_the_report_its_figures_and_only_the_readme_block(project):
     written = write_report(project, PARAMS)
     assert (project / REPORT).read_text() == written.markdown
-    folder = (project / REPORT).parent / FIGURES
+    folder = project / layout.figures(REPORTS)
     figures = {path.name: path.read_bytes() for path in folder.iterdir()}
     assert sorted(figures) == sorted(written.figures) and len(figures) > 10
     assert all(data.startswith(b"\x89PNG") for data in figures.values())
     # report.md shows every figure drawn, and links no other file of figures/
-    assert {t for t in links(written.markdown) if t.startswith(f"{FIGURES}/")} == {
-        f"{FIGURES}/{name}" for name in written.figures}
+    assert {t for t in links(written.markdown) if t.startswith(f"{layout.FIGURES}/")} == {
+        f"{layout.FIGURES}/{name}" for name in written.figures}
     readme = (project / README).read_text()
     assert readme.startswith("# Title\n\n" + HEADLINE_START) and readme.endswith(
         HEADLINE_END + "\n\nEnd.\n")
     assert "stale" not in readme and "| result | original attempt | this study |" in readme
-    committed = {path.name: path.read_bytes() for path in (ROOT / REPORT).parent.joinpath(
-        FIGURES).iterdir()}
+    committed = {path.name: path.read_bytes()
+                 for path in (ROOT / layout.figures(REPORTS)).iterdir()}
     assert committed == figures, (
         "reports/figures/ is not what dvc.yaml's plots: draw (DVC cannot track dvc.yaml as a "
         "dep, so an edited plot definition shows here): run `python stages/report.py`")
@@ -344,7 +346,7 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     written = write_report(project, PARAMS)
     reports = PARAMS["paths"]["reports"]
     linked = {f"{reports}/{t}" for t in links(written.markdown)
-              if not t.startswith(f"{FIGURES}/")}
+              if not t.startswith(f"{layout.FIGURES}/")}
     stage = report_stage()
     assert {d for d in stage["deps"] if d.startswith(f"{reports}/")} == (
         {p for p in written.read if p.startswith(f"{reports}/")} | linked)
@@ -357,7 +359,7 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     assert "benchmarks/results.json" in stage["deps"]
     assert "src/study/templates" in stage["deps"]
     assert not any(d.startswith(("data/", "src/study/classify")) for d in stage["deps"])
-    assert stage["outs"] == {REPORT: {"cache": False}, f"{reports}/{FIGURES}": {"cache": False}}
+    assert stage["outs"] == {REPORT: {"cache": False}, layout.figures(reports): {"cache": False}}
     # the settings the report reads
     assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "cnn", "c0",
                                "blur.pick", "ablation", "sigma.seeds"}

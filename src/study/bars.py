@@ -17,34 +17,39 @@ from pathlib import Path
 import yaml
 from dvc.repo import Repo
 
+from study import layout
 from study.io import read_json
 
 FRACTIONS = "<each of fraction.values in params.yaml>"
-# file -> dotted keys that users and tools rely on; best_class and worst_class are indices
-# into info.json's class_names
+# (experiment, file) -> dotted keys that users and tools rely on; best_class and worst_class
+# are indices into info.json's class_names
+CLASSIFIER_METRICS = ["test.accuracy", "test.loss", "val.accuracy", "train.accuracy", "best.lr",
+                      "best_class", "worst_class"]
+SEED_SPREAD = ["test.accuracy_mean", "test.accuracy_std", "seeds"]
+INFO = ["class_names", "preprocessing"]
 CONTRACT = {
-    "reports/linear/metrics.json": ["test.accuracy", "test.loss", "val.accuracy",
-                                    "train.accuracy", "best.lr", "best.lambda", "best_class",
-                                    "worst_class", "test.accuracy_mean", "test.accuracy_std",
-                                    "seeds"],
-    "reports/linear/info.json": ["class_names", "preprocessing"],
-    "reports/sklearn/metrics.json": ["train.accuracy", "val.accuracy", "test.accuracy"],
-    "reports/linear/fraction.json": FRACTIONS,
-    "reports/mlp/metrics.json": ["test.accuracy", "test.loss", "val.accuracy", "train.accuracy",
-                                 "best.lr", "best.batch_size", "best_class", "worst_class",
-                                 "test.accuracy_mean", "test.accuracy_std", "seeds"],
-    "reports/mlp/info.json": ["class_names", "preprocessing"],
-    "reports/mlp/fraction.json": FRACTIONS,
-    "reports/cnn/metrics.json": ["test.accuracy", "test.loss", "val.accuracy", "train.accuracy",
-                                 "best.lr", "best_class", "worst_class"],
-    "reports/cnn/info.json": ["class_names", "preprocessing"],
-    "reports/scalar/gradients.json": ["0.point", "0.expression", "0.f", "0.grad",
-                                      "0.fd_rel_error"],
-    "reports/blur/metrics.json": ["max_abs_diff_vs_reference"],
-    "reports/c0/metrics.json": [f"{opt}.{key}" for opt in ("sgd", "cg") for key in (
+    ("linear", "metrics.json"): [*CLASSIFIER_METRICS, "best.lambda", *SEED_SPREAD],
+    ("linear", "info.json"): INFO,
+    ("linear", "fraction.json"): FRACTIONS,
+    ("mlp", "metrics.json"): [*CLASSIFIER_METRICS, "best.batch_size", *SEED_SPREAD],
+    ("mlp", "info.json"): INFO,
+    ("mlp", "fraction.json"): FRACTIONS,
+    ("cnn", "metrics.json"): CLASSIFIER_METRICS,
+    ("cnn", "info.json"): INFO,
+    ("sklearn", "metrics.json"): ["train.accuracy", "val.accuracy", "test.accuracy"],
+    ("scalar", "gradients.json"): ["0.point", "0.expression", "0.f", "0.grad", "0.fd_rel_error"],
+    ("blur", "metrics.json"): ["max_abs_diff_vs_reference"],
+    ("c0", "metrics.json"): [f"{opt}.{key}" for opt in ("sgd", "cg") for key in (
         "max_abs_weight_error", "relative_weight_error", "relative_output_error",
         "output_l2_distance", "iterations", "converged")],
 }
+
+
+def contract_paths(reports: str) -> dict[tuple[str, str], str]:
+    """Each file of the contract's path (study.layout) under the reports folder ``reports``."""
+    return {(name, file): layout.output(reports, name, file) for name, file in CONTRACT}
+
+
 LINEAR_MIN_TEST_ACCURACY = 0.925
 LINEAR_MAX_GAP_TO_SKLEARN = 0.003
 MLP_MIN_TEST_ACCURACY = 0.98
@@ -72,23 +77,38 @@ def broken_promises(root: Path) -> list[str]:
 
 
 def contract_problems(root: Path) -> tuple[list[str], dict]:
-    """Missing files and keys of the metrics contract; and the files that could be read."""
+    """Missing files and keys of the metrics contract, each with the stage to re-run; and the
+    files that could be read, by (experiment, file)."""
     problems, loaded = [], {}
-    fractions = [str(f) for f in yaml.safe_load((root / "params.yaml").read_text())
-                 ["fraction"]["values"]]
-    for name, keys in CONTRACT.items():
-        keys = fractions if keys is FRACTIONS else keys
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    fractions = [str(f) for f in params["fraction"]["values"]]
+    paths = contract_paths(params["paths"]["reports"])
+    writers = None
+    for entry, keys in CONTRACT.items():
+        keys, name = (fractions if keys is FRACTIONS else keys), paths[entry]
         path = root / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-            continue
-        loaded[name] = data = read_json(path)
-        for key in keys:
-            try:
-                lookup(data, key)
-            except (KeyError, TypeError, IndexError, ValueError):
-                problems.append(f"{name} lacks {key}")
+        missing = ([] if path.is_file() else ["the file"])
+        if path.is_file():
+            loaded[entry] = data = read_json(path)
+            for key in keys:
+                try:
+                    lookup(data, key)
+                except (KeyError, TypeError, IndexError, ValueError):
+                    missing.append(key)
+        if missing:
+            writers = writers or writing_stages(root)
+            stage = writers.get(name, "the stage that writes it")
+            problems.append(f"{name} lacks {', '.join(missing)}: re-run {stage} "
+                            f"(dvc repro --force {stage})" if missing != ["the file"] else
+                            f"{name} is missing: run {stage} (dvc repro {stage})")
     return problems, loaded
+
+
+def writing_stages(root: Path) -> dict[str, str]:
+    """Each output dvc.yaml under ``root`` declares -> the stage that writes it."""
+    with Repo(str(root), uninitialized=True) as repo:
+        return {out.def_path: stage.name for stage in repo.index.stages
+                for out in stage.outs}
 
 
 def tracked_metrics(root: Path) -> list[str]:
@@ -118,28 +138,30 @@ def non_numeric_metrics(root: Path) -> list[str]:
 
 
 def bars_missed(loaded: dict) -> list[str]:
+    """The bars the results in ``loaded`` (by (experiment, file), as contract_problems read
+    them) miss."""
     problems = []
-    ours = loaded["reports/linear/metrics.json"]["test"]["accuracy"]
-    theirs = loaded["reports/sklearn/metrics.json"]["test"]["accuracy"]
+    ours = loaded["linear", "metrics.json"]["test"]["accuracy"]
+    theirs = loaded["sklearn", "metrics.json"]["test"]["accuracy"]
     if ours < LINEAR_MIN_TEST_ACCURACY:
         problems.append(f"linear test accuracy {ours:.4f} < {LINEAR_MIN_TEST_ACCURACY}")
     if ours < theirs - LINEAR_MAX_GAP_TO_SKLEARN:
         problems.append(f"linear test accuracy {ours:.4f} is more than "
                         f"{LINEAR_MAX_GAP_TO_SKLEARN} below scikit-learn's {theirs:.4f}")
-    mlp = loaded["reports/mlp/metrics.json"]["test"]["accuracy"]
+    mlp = loaded["mlp", "metrics.json"]["test"]["accuracy"]
     if mlp < MLP_MIN_TEST_ACCURACY:
         problems.append(f"MLP test accuracy {mlp:.4f} < {MLP_MIN_TEST_ACCURACY}")
-    cnn = loaded["reports/cnn/metrics.json"]["test"]["accuracy"]
+    cnn = loaded["cnn", "metrics.json"]["test"]["accuracy"]
     if cnn < CNN_MIN_TEST_ACCURACY:
         problems.append(f"CNN test accuracy {cnn:.4f} < {CNN_MIN_TEST_ACCURACY}")
-    for entry in loaded["reports/scalar/gradients.json"]:
+    for entry in loaded["scalar", "gradients.json"]:
         if not (entry["fd_rel_error"] <= SCALAR_MAX_FD_REL_ERROR and math.isfinite(entry["f"])):
             problems.append(f"scalar gradient at {entry['point']}: f {entry['f']}, "
                             f"finite-difference error {entry['fd_rel_error']}")
-    blur = loaded["reports/blur/metrics.json"]["max_abs_diff_vs_reference"]
+    blur = loaded["blur", "metrics.json"]["max_abs_diff_vs_reference"]
     if not blur <= BLUR_MAX_ABS_DIFF:
         problems.append(f"blur differs from the reference by {blur} > {BLUR_MAX_ABS_DIFF}")
-    cg = loaded["reports/c0/metrics.json"]["cg"]
+    cg = loaded["c0", "metrics.json"]["cg"]
     if not (cg["relative_weight_error"] <= C0_MAX_RELATIVE_WEIGHT_ERROR
             and cg["relative_output_error"] <= C0_MAX_RELATIVE_OUTPUT_ERROR):
         problems.append(f"C0 recovery by cg: relative weight error {cg['relative_weight_error']}"

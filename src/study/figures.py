@@ -12,10 +12,10 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from study import plots
+from study.layout import FIGURES
 from study.results import ReportInputs
 
 DVC_YAML = "dvc.yaml"
-FIGURES = "figures"  # under reports/, so report.md links them as figures/<id>.png
 PLOT_ID = re.compile(r"[a-z0-9_]+")
 INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")  # DVC's ${key.path}, read from params.yaml
 # the fields .dvc/plots/heatmap.json facets by and colours by
@@ -67,8 +67,9 @@ def plot_definitions(inputs: ReportInputs, params: dict) -> list[PlotDefinition]
         plot_id = interpolate(plot_id, params)
         if not PLOT_ID.fullmatch(plot_id):
             raise ValueError(f"{DVC_YAML}: plot id {plot_id!r} names the report's figure "
-                             f"reports/{FIGURES}/<id>.png: use lower-case letters, digits and _ "
-                             "(e.g. linear_loss) and put the words in the plot's title:")
+                             f"{FIGURES}/<id>.png beside report.md: use lower-case letters, "
+                             "digits and _ (e.g. linear_loss) and put the words in the plot's "
+                             "title:")
         if spec.get("template") not in DRAWERS:
             raise ValueError(f"{DVC_YAML}: plot {plot_id!r} has template "
                              f"{spec.get('template')!r}; the report draws {sorted(DRAWERS)}: "

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import jinja2
 
-from study.figures import FIGURES, draw, plot_definitions
+from study import layout
+from study.figures import draw, plot_definitions
 from study.io import atomic_dir, write_outputs, write_text
 from study.results import C0_RUNS, CNN, MODELS, ReportInputs, Results, load_results
 
-REPORT = "reports/report.md"
 README = "README.md"
 HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
 
@@ -141,17 +141,18 @@ def write_report(root: Path, params: dict) -> Written:
     results = load_results(inputs, params)
     plots = plot_definitions(inputs, params)
     markdown = report_markdown(results)
-    report, readme = root / REPORT, root / README
+    reports = params["paths"]["reports"]
+    report, readme = root / layout.report(reports), root / README
     # everything that can fail comes before the first write: no half-written set of outputs
     readme_text = replace_block(readme.read_text(encoding="utf-8"), readme_block(results))
-    figure_links = {f"{FIGURES}/{plot.file_name}" for plot in plots}
+    figure_links = {f"{layout.FIGURES}/{plot.file_name}" for plot in plots}
     missing = [link for link in missing_links(markdown, report.parent)
                if link not in figure_links]
     if missing:
         raise FileNotFoundError(f"report.md would link files that do not exist under "
                                 f"{report.parent}/: {missing}; run the stages that write them "
                                 "(dvc repro)")
-    with atomic_dir(report.parent / FIGURES) as folder:  # figures of removed plots go too
+    with atomic_dir(root / layout.figures(reports)) as folder:  # figures of removed plots go too
         for plot in plots:  # one at a time: write_outputs closes each figure once saved
             write_outputs(folder, {plot.file_name: draw(plot, inputs)})
     write_text(report, markdown)

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-MODELS = {"linear": "Linear softmax classifier", "mlp": "Two-layer MLP"}  # the assignment's
+from study import layout
+
+MODELS = {"linear": "Linear softmax classifier", "mlp": "Two-layer MLP"}  # layout.MODELS
 CNN = "CNN (beyond the assignment)"
 BENCHMARKS = "benchmarks/results.json"  # `make bench`'s measurements
 C0_RUNS = {"sgd": "SGD with momentum", "cg": "conjugate gradient"}
-DATA_SETS = ("idx", "cifar10")  # the classification data set (any IDX one), CIFAR-10
 
 
 class ReportInputs:
@@ -228,24 +229,27 @@ class Results:
         return [self.linear, self.mlp]
 
 
-def load_classifier(inputs: ReportInputs, folder: str, name: str, n_val: int) -> Classifier:
-    """The reports of classifier ``name`` in ``folder`` (a path relative to the root), trained
-    with ``n_val`` validation images."""
+def load_classifier(inputs: ReportInputs, reports: str, name: str, n_val: int) -> Classifier:
+    """The reports of classifier ``name`` under ``reports`` (the reports folder, relative to
+    the root), trained with ``n_val`` validation images."""
+    def file(file_name: str) -> str:
+        return layout.output(reports, name, file_name)
+
     per_class = [{"class": row["class"], "accuracy": float(row["accuracy"]),
-                  "loss": float(row["loss"])} for row in inputs.csv(f"{folder}/per_class.csv")]
-    info = inputs.json(f"{folder}/info.json")
+                  "loss": float(row["loss"])} for row in inputs.csv(file("per_class.csv"))]
+    info = inputs.json(file("info.json"))
     names = info["class_names"]
     index = {class_name: i for i, class_name in enumerate(names)}
     confusion = np.zeros((len(names), len(names)), dtype=np.int64)
-    for row in inputs.csv(f"{folder}/confusion.csv"):  # one row per cell
+    for row in inputs.csv(file("confusion.csv")):  # one row per cell
         confusion[index[row["actual"]], index[row["predicted"]]] = int(row["count"])
     fraction = [{"fraction": float(row["fraction"]), "n_train": int(row["n_train"]),
                  "test_accuracy": float(row["test_accuracy"]) if row["test_accuracy"] else None}
-                for row in inputs.csv(f"{folder}/fraction.csv")] if name in MODELS else []
-    rows = inputs.csv(f"{folder}/curves.csv")
+                for row in inputs.csv(file("fraction.csv"))] if name in MODELS else []
+    rows = inputs.csv(file("curves.csv"))
     curves = {key: [float(row[key]) for row in rows] for key in rows[0]}
-    return Classifier(name, inputs.json(f"{folder}/metrics.json"), info,
-                      inputs.json(f"{folder}/heatmap.json"), per_class, confusion, fraction,
+    return Classifier(name, inputs.json(file("metrics.json")), info,
+                      inputs.json(file("heatmap.json")), per_class, confusion, fraction,
                       curves, n_val)
 
 
@@ -253,22 +257,26 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
     """The reports under ``inputs.root``; ``params`` is the composed configuration (a dict),
     whose paths.reports names the reports' folder."""
     reports = params["paths"]["reports"]
-    data = {name: inputs.json(f"{reports}/data/{name}.json") for name in DATA_SETS}
+    data = {name: inputs.json(layout.data_set(reports, name)) for name in layout.DATA_SETS}
     n_val = data["idx"]["counts"]["val"]
+
+    def other(name: str, file: str) -> dict:
+        return inputs.json(layout.output(reports, name, file))
+
     return Results(
-        linear=load_classifier(inputs, f"{reports}/linear", "linear", n_val),
-        mlp=load_classifier(inputs, f"{reports}/mlp", "mlp", n_val),
-        cnn=load_classifier(inputs, f"{reports}/cnn", "cnn", n_val),
+        **{model: load_classifier(inputs, reports, model, n_val)
+           for model in layout.CLASSIFIERS},
         cnn_epoch=inputs.json(BENCHMARKS)["cnn_epoch_float32"],
-        sklearn=inputs.json(f"{reports}/sklearn/metrics.json"),
-        sklearn_info=inputs.json(f"{reports}/sklearn/info.json"),
-        scalar=inputs.json(f"{reports}/scalar/gradients.json"),
-        blur=inputs.json(f"{reports}/blur/metrics.json"),
-        blur_info=inputs.json(f"{reports}/blur/info.json"),
-        c0=inputs.json(f"{reports}/c0/metrics.json"),
-        c0_targets=inputs.json(f"{reports}/c0/targets.json"),
+        sklearn=other("sklearn", "metrics.json"),
+        sklearn_info=other("sklearn", "info.json"),
+        scalar=other("scalar", "gradients.json"),
+        blur=other("blur", "metrics.json"),
+        blur_info=other("blur", "info.json"),
+        c0=other("c0", "metrics.json"),
+        c0_targets=other("c0", "targets.json"),
         data=data,
         params=params,
-        ablation={model: inputs.json(f"{reports}/ablation/{model}.json") for model in MODELS},
-        sigma=inputs.json(f"{reports}/sigma/sigma.json"),
+        ablation={model: inputs.json(layout.ablation(reports, model, ".json"))
+                  for model in MODELS},
+        sigma=inputs.json(layout.sigma(reports, ".json")),
     )
