@@ -17,7 +17,7 @@ REPORT_ORIGINAL = yaml.safe_load((ROOT / "conf/report/default.yaml").read_text()
 
 
 def original_softmax_grad(label, scores):
-    """The original's loss_backward (l. 150-166), for one image."""
+    """The original's loss_backward (l. 165-182), for one image."""
     reduced = scores - np.max(scores)
     temp = (1 / np.sum(np.exp(reduced))) * np.exp(reduced)
     temp[label] += -1

@@ -3,21 +3,21 @@ recipes re-run with ITS maths, to show which of its printed numbers come back an
 
 What the original did, and this module repeats (line numbers of the export):
 - split: sklearn's ``train_test_split`` of the 60,000 training images, test_size 0.2,
-  random_state 42 (l. 78-80); the lists it returns keep that order until shuffled;
+  random_state 42 (l. 72-73); the lists it returns keep that order until shuffled;
 - shuffling: ``np.random.shuffle`` of the list passed to ``train`` at every epoch, IN PLACE and
-  unseeded (l. 91): training on ``mnist_trainset`` itself reorders it for every later cell, and
+  unseeded (l. 85): training on ``mnist_trainset`` itself reorders it for every later cell, and
   a later ``mnist_trainset[:N]`` is the first N of that shuffled list (a copy, whose own
   shuffles go nowhere);
-- linear classifier: scores W.T @ x on raw 0-255 pixels, no bias (l. 120-127); W ~ N(0, 1e-5^2)
-  (l. 100); per image the gradient outer(x, softmax - onehot) + 2 lambda W, summed over the
-  batch of 64 and applied once, W -= lr * sum (l. 214-224, 103-104): the data gradient is a
+- linear classifier: scores W.T @ x on raw 0-255 pixels, no bias (l. 115-130); W ~ N(0, 1e-5^2)
+  (l. 101-104); per image the gradient outer(x, softmax - onehot) + 2 lambda W, summed over the
+  batch of 64 and applied once, W -= lr * sum (l. 236-248, 111-113): the data gradient is a
   batch SUM and the L2 gradient is added once per image; train() defaults lr 1e-3, lambda 1,
-  10 epochs (l. 180);
+  10 epochs (l. 206);
 - its lr x lambda sweep: ONE model, never re-initialised, through all 12 points, 5 epochs each,
-  on ``mini_train_set`` (l. 300-320; not defined in the linear section: see sweep_size_fit);
+  on ``mini_train_set`` (l. 314-335; not defined in the linear section: see sweep_size_fit);
 - the MLP: x / 255 inside forward; Linear weights N(0, 1e-3^2), zero bias; hidden 100; the loss
   is the batch mean but its backward is NOT divided by the batch size, so every parameter
-  gradient is a batch SUM; plain SGD lr 0.01, batch 64, 10 epochs (l. 843-960, 1097-1100).
+  gradient is a batch SUM; plain SGD lr 0.01, batch 64, 10 epochs (l. 835-935, 1114-1117).
 
 Every run draws its initialisation and its shuffles from its own ``np.random.Generator`` built
 from (seed, run kind), so the results are the same bytes however the runs are shared out. The
@@ -67,7 +67,7 @@ class RawMnist:
 
 def original_split(n: int, test_size: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) indices into the official training set, in the order the original's lists
-    had them: sklearn's ``train_test_split`` of the data set, itself (l. 78-80)."""
+    had them: sklearn's ``train_test_split`` of the data set, itself (l. 72-73)."""
     from sklearn.model_selection import train_test_split
 
     train, val = train_test_split(np.arange(n), test_size=test_size, random_state=random_state)
@@ -81,7 +81,7 @@ def run_rng(seed: int, kind: str) -> np.random.Generator:
 
 
 def shuffle_in_place(order: np.ndarray, rng: np.random.Generator) -> None:
-    """np.random.shuffle(training_set) of get_minibatch (l. 91): the list the caller passed is
+    """np.random.shuffle(training_set) of get_minibatch (l. 85): the list the caller passed is
     reordered in place, so a caller passing its own list sees it shuffled afterwards."""
     order[:] = order[rng.permutation(len(order))]
 
@@ -93,7 +93,7 @@ def first_n(order: np.ndarray, n: int) -> np.ndarray:
 
 
 def batches(order: np.ndarray, batch_size: int):
-    """get_minibatch's slices (l. 92-93): consecutive batch_size runs, the last one short."""
+    """get_minibatch's slices (l. 82-88): consecutive batch_size runs, the last one short."""
     for start in range(0, len(order), batch_size):
         yield order[start:start + batch_size]
 
@@ -108,7 +108,7 @@ def linear_init(rng: np.random.Generator, std: float, n_features: int, dtype) ->
 
 def softmax_minus_onehot(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(B, 10) d(per-image loss)/d(scores) = softmax(scores) - onehot(labels), computed as the
-    original's loss_backward (l. 160-166): shifted by the row max, exp over its sum."""
+    original's loss_backward (l. 165-182): shifted by the row max, exp over its sum."""
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
     grad = shifted / shifted.sum(axis=1, keepdims=True)
     grad[np.arange(len(labels)), labels] -= 1
@@ -117,7 +117,7 @@ def softmax_minus_onehot(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def linear_step(W: np.ndarray, x: np.ndarray, y: np.ndarray, lr: float, lam: float) -> None:
     """One of the original's updates, in place, for a batch x (B, 784) raw, y (B,): the SUM over
-    the batch of outer(x_i, softmax_i - onehot_i) + 2 lam W, times lr (l. 214-224, 103)."""
+    the batch of outer(x_i, softmax_i - onehot_i) + 2 lam W, times lr (l. 236-248, 111-113)."""
     grad = x.T @ softmax_minus_onehot(x @ W, y)
     grad += len(y) * 2.0 * lam * W  # the L2 gradient, added once per image of the batch
     W -= grad * lr
@@ -125,7 +125,7 @@ def linear_step(W: np.ndarray, x: np.ndarray, y: np.ndarray, lr: float, lam: flo
 
 def linear_train(W: np.ndarray, data: RawMnist, order: np.ndarray, epochs: int, batch_size: int,
                  lr: float, lam: float, rng: np.random.Generator) -> None:
-    """The original's train() (l. 180-226) on the images ``order`` indexes (shuffled IN PLACE at
+    """The original's train() (l. 206-270) on the images ``order`` indexes (shuffled IN PLACE at
     every epoch, as the original's list), updating W in place."""
     for _ in range(epochs):
         shuffle_in_place(order, rng)
@@ -139,7 +139,7 @@ def scores_of(score: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.nd
 
 
 def score_summary(scores: np.ndarray, y: np.ndarray) -> dict:
-    """What test_loss_and_accuracy printed (mean per-image softmax loss, accuracy; l. 168-178),
+    """What test_loss_and_accuracy printed (mean per-image softmax loss, accuracy; l. 186-204),
     per-class accuracy, and what tells a saturated model: the share of images given the single
     most-predicted class, the mean and max |score|, and the share of non-finite scores."""
     with np.errstate(all="ignore"):
@@ -176,7 +176,7 @@ def zero_gradient_share(W: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def sweep_points(sweep: Mapping) -> list[tuple[float, float]]:
-    """(lr, lambda) in the original's loop order: lr outer, lambda inner (l. 305-306)."""
+    """(lr, lambda) in the original's loop order: lr outer, lambda inner (l. 326-327)."""
     return [(float(lr), float(lam)) for lr in sweep["lrs"] for lam in sweep["lambdas"]]
 
 
@@ -243,7 +243,7 @@ def linear_notebook(seed: int, data: RawMnist, split: tuple[np.ndarray, np.ndarr
                 "val": linear_scores(W, xv, yv), "test": linear_scores(W, data.x_test, data.y_test)}
 
     out: dict = {"seed": seed}
-    # the lost "Training" cell (l. 274-280 print its validation score): assumed train()'s
+    # the lost "Training" cell (l. 309 prints its validation score): assumed train()'s
     # defaults on mnist_trainset, which shuffles the list in place for every later cell
     rng = run_rng(seed, "linear/training_cell")
     W_cell = linear_init(rng, std, n_features, dtype)
@@ -268,7 +268,7 @@ def linear_notebook(seed: int, data: RawMnist, split: tuple[np.ndarray, np.ndarr
         linear_train(W, data, order, int(cand["epochs"]), bs, float(cand["lr"]),
                      float(cand["lambda"]), rng)
         out["candidates"][name] = scored(W)
-    # the bonus: the first N of the (now shuffled) list, a fresh model each (l. 560-580)
+    # the bonus: the first N of the (now shuffled) list, a fresh model each (l. 564-580)
     f = lin["fractions"]
     out["fractions"] = []
     for share in f["shares"]:
@@ -298,7 +298,7 @@ def linear_sweep_only(seed: int, data: RawMnist, split: tuple[np.ndarray, np.nda
 
 def mlp_init(rng: np.random.Generator, n_features: int, hidden: int, std: float,
              dtype) -> bn.Sequential:
-    """The original's MLP (l. 843-900): Linear(784, hidden) -> ReLU -> Linear(hidden, 10),
+    """The original's MLP (l. 835-900): Linear(784, hidden) -> ReLU -> Linear(hidden, 10),
     weights N(0, std^2) drawn as (in, out) like its np.random.normal(0, SIGMA, (in, out)) and
     stored transposed in barenet's (out, in), biases zero."""
     model = bn.MLP(n_features, hidden, N_CLASSES, rng=np.random.default_rng(0), dtype=dtype)
@@ -323,7 +323,7 @@ def mlp_step(model: bn.Sequential, optimizer: bn.SGD, x: np.ndarray, y: np.ndarr
 
 def mlp_train(model: bn.Sequential, data: RawMnist, order: np.ndarray, epochs: int,
               batch_size: int, lr: float, scale: float, rng: np.random.Generator) -> list[float]:
-    """The original's MLP train() (l. 930-985), shuffling ``order`` in place at every epoch;
+    """The original's MLP train() (l. 950-1010), shuffling ``order`` in place at every epoch;
     returns its printed running training accuracy per epoch (scores before each update)."""
     optimizer = bn.SGD(model.parameters(), lr=lr)
     running = []
@@ -398,7 +398,7 @@ def mlp_observation(seed: int, data: RawMnist, split: tuple[np.ndarray, np.ndarr
 
 def sklearn_run(data: RawMnist, split: tuple[np.ndarray, np.ndarray]) -> dict:
     """OneVsRestClassifier(LogisticRegression()) with every default (C=1, intercept, lbfgs,
-    100 iterations) on pixels / 255, float64, as the original (l. 470-500); one fit."""
+    100 iterations) on pixels / 255, float64, as the original (l. 480-500); one fit."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
