@@ -7,7 +7,7 @@ reports/ablation/<model>.csv (one row per rung).
 """
 
 
-from study.ablation import ablation_outputs
+from study.ablation import INPUTS, ablation_outputs
 from study.classify import load_prepared
 from study.hydra_app import stage_main
 from study.io import read_json, write_outputs
@@ -17,7 +17,8 @@ from study.settings import Settings
 @stage_main
 def main(cfg: Settings) -> None:
     section = cfg[cfg.model]
-    data = {flag: load_prepared(cfg.paths.idx, section["dtype"], flag) for flag in (True, False)}
+    data = {inputs: load_prepared(cfg.paths.idx, section["dtype"], *inputs)
+            for inputs in INPUTS}
     best = read_json(f"{cfg.paths.reports}/{cfg.model}/best.json")
     outputs, summary = ablation_outputs(cfg.model, section, best,
                                         cfg.ablation, data.__getitem__,

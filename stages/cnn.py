@@ -17,7 +17,7 @@ from study.settings import Settings
 
 @stage_main
 def main(cfg: Settings) -> None:
-    data = load_prepared(cfg.paths.idx, cfg.cnn.dtype, cfg.cnn.standardise)
+    data = load_prepared(cfg.paths.idx, cfg.cnn.dtype, cfg.cnn.standardise, cfg.cnn.scale_pixels)
     outputs, summary = sweep_and_final_outputs("cnn", cfg.cnn, data, cfg.workers)
     write_outputs(f"{cfg.paths.reports}/cnn", outputs)
     print(f"cnn: {summary}", flush=True)

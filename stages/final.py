@@ -18,7 +18,8 @@ from study.settings import Settings
 def main(cfg: Settings) -> None:
     out = f"{cfg.paths.reports}/{cfg.model}"
     section = cfg[cfg.model]
-    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
+    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise,
+                         section.scale_pixels)
     outputs, summary = final_outputs(cfg.model, section, read_json(f"{out}/best.json"), data,
                                      cfg.workers)
     write_outputs(out, outputs)

@@ -18,7 +18,8 @@ from study.settings import Settings
 def main(cfg: Settings) -> None:
     out = f"{cfg.paths.reports}/{cfg.model}"
     section = cfg[cfg.model]
-    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
+    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise,
+                         section.scale_pixels)
     outputs, summary = fraction_outputs(cfg.model, section, read_json(f"{out}/best.json"), data,
                                         list(cfg.fraction["values"]), cfg.fraction.seed,
                                         cfg.workers)

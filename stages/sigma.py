@@ -15,10 +15,11 @@ from study.settings import Settings
 @stage_main
 def main(cfg: Settings) -> None:
     section = cfg.linear
-    data = load_prepared(cfg.paths.idx, section["dtype"], section["standardise"])
+    data = load_prepared(cfg.paths.idx, section["dtype"], section["standardise"],
+                         section["scale_pixels"])
     best = read_json(f"{cfg.paths.reports}/linear/best.json")
     outputs, summary = sigma_outputs(section, best, cfg.sigma,
-                                     lambda standardise: data, cfg.workers)
+                                     lambda inputs: data, cfg.workers)
     write_outputs(f"{cfg.paths.reports}/sigma", outputs)
     print(f"sigma: {summary}", flush=True)
 

@@ -16,7 +16,8 @@ from study.sklearn_baseline import sklearn_baseline_outputs
 @stage_main
 def main(cfg: Settings) -> None:
     # the same model and inputs as our linear classifier's
-    data = load_prepared(cfg.paths.idx, cfg.sklearn.dtype, cfg.linear.standardise)
+    data = load_prepared(cfg.paths.idx, cfg.sklearn.dtype, cfg.linear.standardise,
+                         cfg.linear.scale_pixels)
     outputs, summary = sklearn_baseline_outputs(cfg.sklearn, data, cfg.linear.bias, cfg.workers)
     write_outputs(f"{cfg.paths.reports}/sklearn", outputs)
     print(f"sklearn_baseline: {summary}", flush=True)

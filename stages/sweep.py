@@ -20,7 +20,8 @@ from study.settings import Settings
 @stage_main
 def main(cfg: Settings) -> None:
     section = cfg[cfg.model]
-    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise)
+    data = load_prepared(cfg.paths.idx, section.dtype, section.standardise,
+                         section.scale_pixels)
     outputs, summary = sweep_outputs(cfg.model, section, data, cfg.workers)
     write_outputs(f"{cfg.paths.reports}/{cfg.model}", outputs)
     print(f"{cfg.model}_sweep: {summary}", flush=True)

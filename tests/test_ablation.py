@@ -1,12 +1,13 @@
-"""study.ablation: the ladder lays each rung over the ones before, every variant chooses its
-learning rate on validation only (a diverged one never wins), records every seed with its
-spread, and a process pool changes no bit."""
+"""study.ablation: the ladder runs from the original's recipe to the study's over paired seeds,
+judges each change by a paired interval, ends at the study's recipe or says what is missing, and
+undoes each change alone; an initialisation variant chooses its learning rate on validation only
+(a diverged one never wins); a process pool changes no bit."""
 
 import numpy as np
 import pytest
 from helpers import composed, section, write_prepared_idx
 
-from study.ablation import ablation_outputs, ladder, sigma_outputs, variant_records
+from study.ablation import INPUTS, ablation_outputs, paired, sigma_outputs, variant_records
 from study.classify import load_prepared
 from study.validate import config_problems
 
@@ -19,14 +20,8 @@ SECTION = section("linear", lr=0.05, batch_size=32, epochs=2, momentum=0.0, shif
 def data_for(tmp_path_factory):
     folder = tmp_path_factory.mktemp("idx")
     write_prepared_idx(folder)
-    data = {flag: load_prepared(folder, "float64", flag) for flag in (True, False)}
+    data = {inputs: load_prepared(folder, "float64", *inputs) for inputs in INPUTS}
     return data.__getitem__
-
-
-def test_each_rung_lays_its_changes_over_the_rungs_before():
-    steps = ladder({"assignment": {"a": 1, "b": 1}, "b": {"b": 2}, "c": {"c": 3}})
-    assert steps == [("assignment", {"a": 1, "b": 1}), ("b", {"a": 1, "b": 2}),
-                     ("c", {"a": 1, "b": 2, "c": 3})]
 
 
 def test_the_learning_rate_is_chosen_on_validation_and_a_diverged_one_never_wins(data_for):
@@ -45,37 +40,72 @@ def test_the_learning_rate_is_chosen_on_validation_and_a_diverged_one_never_wins
 
 
 def test_a_pool_gives_the_bits_of_one_process(data_for):
-    variants = [("raw", {"standardise": False}), ("standardised", {})]
+    variants = [("unit", {"standardise": False}), ("standardised", {})]
     one = variant_records("linear", SECTION, variants, data_for, [0.05, 0.01], [0, 1], 1)
     two = variant_records("linear", SECTION, variants, data_for, [0.05, 0.01], [0, 1], 2)
     assert one == two
 
 
-def test_the_ladder_starts_at_the_assignment_and_restores_the_study_s_knobs(data_for):
-    recipe = composed("ablation.linear.assignment.epochs=1", "ablation.linear.assignment.dtype="
-                      "float64")["ablation"]["linear"]["assignment"]
-    ablation = {"lrs": [0.05], "seeds": [0],
-                "linear": {"assignment": recipe, "rungs": ["standardise", "lambda",
-                                                           {"bias": True}]}}
-    outputs, summary = ablation_outputs("linear", SECTION, {"lr": 0.1, "lambda": 0.0},
-                                        ablation, data_for, workers=1)
-    records = outputs["linear.json"]
-    assert [r["variant"] for r in records] == ["assignment", "standardise", "lambda",
-                                               "bias=true"]
-    # a knob restores the study's value; a grid knob the sweep's choice
-    assert [r["changes"] for r in records] == [recipe, {"standardise": True}, {"lambda": 0.0},
-                                               {"bias": True}]
-    assert records[-1]["settings"] == {**recipe, "standardise": True, "lambda": 0.0,
-                                       "bias": True}
-    assert len(outputs["linear.csv"].rows) == 4 and "bias=true" in summary
+def ladder_spec(**changes) -> dict:
+    """conf/ablation with the tiny data's dtype and 1 epoch on every rung, and ``changes``."""
+    spec = composed()["ablation"]
+    spec["seeds"] = [0, 1, 2]
+    spec["linear"]["original"].update(epochs=1)
+    spec["linear"].update(changes)
+    return spec
+
+
+def test_the_ladder_climbs_from_the_original_to_the_study_s_recipe_over_paired_seeds(data_for):
+    study = {**SECTION, "epochs": 1, "batch_size": 64, "dtype": "float32"}
+    best = {"lr": 0.05, "lambda": 1e-4}
+    outputs, summary = ablation_outputs("linear", study, best, ladder_spec(), data_for, 2)
+    result = outputs["linear.json"]
+    ladder = result["ladder"]
+    assert [r["name"] for r in ladder] == [
+        "original", "dtype", "scale_pixels", "l2_per",
+        "gradient=mean, lr=0.064, lambda=0.00015625", "init_std", "lr, lambda", "epochs",
+        "standardise", "lr_decay", "bias=true"]
+    assert ladder[0]["settings"]["gradient"] == "sum" and ladder[0]["changes"] == {}
+    assert ladder[6]["changes"] == best  # a grid knob takes the sweep's choice
+    assert ladder[9]["settings"] == {**{k: v for k, v in study.items()
+                                        if k not in ("grid", "seed", "final_seeds")}, **best}
+    change = ladder[2]["change"]["val_accuracy"]
+    diffs = [b["val_accuracy"] - a["val_accuracy"]
+             for a, b in zip(ladder[1]["seeds"].values(), ladder[2]["seeds"].values(),
+                             strict=True)]
+    assert change["pairs"] == 3 and change["mean"] == pytest.approx(np.mean(diffs))
+    assert change["low"] <= change["mean"] <= change["high"]
+    # undone alone: every change to the study's recipe but the pixels' scale, which
+    # standardised inputs cannot show
+    undone = [r["name"] for r in ladder[1:10] if r["name"] != "scale_pixels"]
+    assert [r["name"] for r in result["leave_one_out"]] == undone
+    assert [r["name"] for r in result["not_undone"]] == ["scale_pixels"]
+    assert result["leave_one_out"][1]["settings"] == {**ladder[9]["settings"],
+                                                      "l2_per": "image"}
+    assert len(outputs["linear.csv"].rows) == 33 and "bias=true" in summary
+
+
+def test_a_ladder_that_stops_short_of_the_study_s_recipe_says_which_knobs(data_for):
+    spec = ladder_spec(rungs=["scale_pixels", "l2_per"])
+    with pytest.raises(ValueError, match="add rungs that change these knobs") as error:
+        ablation_outputs("linear", SECTION, {"lr": 0.05, "lambda": 1e-4}, spec, data_for, 1)
+    assert "'standardise'" in str(error.value) and "'lr_decay'" in str(error.value)
+
+
+def test_a_paired_interval_follows_the_t_distribution():
+    interval = paired([0.90, 0.91, 0.92], [0.91, 0.93, 0.93])
+    assert interval["mean"] == pytest.approx(0.04 / 3)
+    assert interval["half_width"] == pytest.approx(4.302653 * np.std([0.01, 0.02, 0.01],
+                                                                      ddof=1) / np.sqrt(3))
+    assert paired([0.9, None], [0.8, 0.7])["low"] is None  # one pair: no interval
 
 
 def test_the_first_rung_must_name_every_knob_of_the_model():
     """A knob added to a model (here mlp.optimizer) but not to the ladder's first rung would
-    silently take the study's value in "the assignment's recipe"."""
+    silently take the study's value in "the original's recipe"."""
     config = composed("+mlp.optimizer=sgd")
-    (problem,) = [p for p in config_problems(config) if "assignment must name" in p]
-    assert "ablation.mlp.assignment" in problem and "['optimizer']" in problem
+    (problem,) = [p for p in config_problems(config) if "original must name" in p]
+    assert "ablation.mlp.original" in problem and "['optimizer']" in problem
 
 
 def test_the_sigma_study_runs_the_default_and_each_sigma_at_the_chosen_point(data_for):

@@ -10,6 +10,7 @@ from study.bars import not_numbers
 from study.classify import (
     _standardised,
     best_point,
+    build_model,
     final_outputs,
     fraction_outputs,
     fraction_subset,
@@ -21,6 +22,7 @@ from study.classify import (
     sweep_and_final_outputs,
     sweep_outputs,
     sweep_point_outputs,
+    train_classifier,
     with_chosen_point,
 )
 from study.data import train_pixel_statistics
@@ -220,3 +222,36 @@ def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):
     accuracy = [row[1] for row in outputs["per_class.csv"].rows]
     assert accuracy[metrics["best_class"]] == max(accuracy)
     assert accuracy[metrics["worst_class"]] == min(accuracy)
+
+
+def test_the_original_recipe_knobs_take_the_replication_s_step(tmp_path):
+    """train_classifier with raw pixels, a batch-summed gradient and the L2 gradient added per
+    image (the ladder's rung 0) makes the update study.replicate makes, which its tests hold to
+    a per-image loop; one batch holding every image, so the shuffle changes nothing but the
+    order of a sum."""
+    from study.replicate import linear_step, softmax_minus_onehot
+
+    write_prepared_idx(tmp_path, n_train=40, n_val=20, n_test=20)
+    data = load_prepared(tmp_path, "float64", standardise=False, scale_pixels=False)
+    assert data.x["train"].max() > 1  # raw 0-255 values
+    config = section("linear", lr=1e-4, batch_size=40, epochs=1, lr_decay=1.0, dtype="float64",
+                     seed=3, init_std=1e-5, scale_pixels=False, standardise=False,
+                     gradient="sum", l2_per="image", **{"lambda": 0.5})
+    initial = build_model("linear", config, 784, 10, np.random.default_rng(3)).W.copy()
+    model, _ = train_classifier("linear", config, data, train_curves=False)
+    expected = initial.copy()
+    linear_step(expected, data.x["train"], data.y["train"], 1e-4, 0.5)
+    np.testing.assert_allclose(model.W, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+    mlp = section("mlp", lr=0.01, batch_size=40, epochs=1, lr_decay=1.0, momentum=0.0, shift=0,
+                  dtype="float64", seed=3, init_std=1e-3, standardise=False, gradient="sum",
+                  hidden=8, **{"lambda": 0.0})
+    scaled = load_prepared(tmp_path, "float64", standardise=False)
+    before = build_model("mlp", mlp, 784, 10, np.random.default_rng(3))
+    trained, _ = train_classifier("mlp", mlp, scaled, train_curves=False)
+    scores = before.forward(scaled.x["train"])
+    before.backward(softmax_minus_onehot(scores, scaled.y["train"]), need_input_grad=False)
+    for old, new in zip(before.parameters(), trained.parameters(), strict=True):
+        # a bias gradient sums 40 terms near 1 to about 1e-5: the order of that sum moves it
+        # by about 1e-17, a mean instead of a sum by a factor of 40
+        np.testing.assert_allclose(new.data, old.data - 0.01 * old.grad, rtol=0, atol=1e-15)

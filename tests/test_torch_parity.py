@@ -14,6 +14,7 @@ from barenet import (
     SGD,
     ExponentialLR,
     L2Loss,
+    L2Penalty,
     Linear,
     Parameter,
     ReLU,
@@ -75,19 +76,20 @@ def test_relu_nan_passes_through_like_torch():
     np.testing.assert_array_equal(ReLU().forward(x), torch.relu(torch.tensor(x)).numpy())
 
 
-def _cross_entropy_pair(scores, labels):
-    loss = SoftmaxCrossEntropy()
+def _cross_entropy_pair(scores, labels, reduction="mean"):
+    loss = SoftmaxCrossEntropy(reduction)
     value = loss.forward(scores, labels)
     grad = loss.backward()
     ts = t(scores)
-    tloss = F.cross_entropy(ts, torch.tensor(labels), reduction="mean")
+    tloss = F.cross_entropy(ts, torch.tensor(labels), reduction=reduction)
     tloss.backward()
     return value, grad, tloss, ts.grad
 
 
-@given(case=logits_and_labels(max_n=8, max_classes=7, scale=30.0))
-def test_softmax_cross_entropy(case):
-    value, grad, tvalue, tgrad = _cross_entropy_pair(*case)
+@given(case=logits_and_labels(max_n=8, max_classes=7, scale=30.0),
+       reduction=st.sampled_from(["mean", "sum"]))
+def test_softmax_cross_entropy(case, reduction):
+    value, grad, tvalue, tgrad = _cross_entropy_pair(*case, reduction)
     assert_close(value, tvalue)
     assert_close(grad, tgrad)
 
@@ -121,6 +123,18 @@ def test_l2_penalty(w1, w2, lam, seed):
     assert_close(value, tvalue)
     for p, g, tw in zip(params, existing, tws, strict=True):
         assert_close(p.grad - g, tw.grad)  # the penalty ADDS its gradient to what was there
+
+
+@given(w=arrays(shapes(2, 2)), lam=st.floats(0.0, 10.0), n=st.integers(1, 70))
+def test_an_l2_penalty_per_sample_adds_its_gradient_once_per_sample(w, lam, n):
+    """The original attempt's per-image L2: n images' gradients of lam * sum(W^2), summed."""
+    once, per_sample = Parameter(w.copy()), Parameter(w.copy())
+    L2Penalty([once], lam).add_grad(n)
+    L2Penalty([per_sample], lam, per_sample=True).add_grad(n)
+    tw = t(w)
+    (n * lam * (tw**2).sum()).backward()
+    assert_close(per_sample.grad, tw.grad)
+    assert_close(once.grad * n, tw.grad)
 
 
 @given(momentum=st.sampled_from([0.0, 0.5, 0.9]), weight_decay=st.sampled_from([0.0, 1e-3, 0.1]),

@@ -16,14 +16,16 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def cross_entropy_grad(logp: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Gradient of the mean cross-entropy with respect to the scores, (softmax - onehot) / N,
-    from their (N, C) ``log_softmax`` and (N,) int labels, unchecked: for a training loop that
-    validated its labels once instead of every step."""
+def cross_entropy_grad(logp: np.ndarray, labels: np.ndarray, mean: bool = True) -> np.ndarray:
+    """Gradient of the mean cross-entropy with respect to the scores, (softmax - onehot) / N
+    (of the summed one, without ``mean``: softmax - onehot), from their (N, C) ``log_softmax``
+    and (N,) int labels, unchecked: for a training loop that validated its labels once instead
+    of every step."""
     n = len(labels)
     grad = np.exp(logp)
     grad[np.arange(n), labels] -= 1
-    grad /= np.asarray(n, dtype=grad.dtype)
+    if mean:
+        grad /= np.asarray(n, dtype=grad.dtype)
     return grad
 
 
@@ -53,11 +55,18 @@ class Loss:
 
 
 class SoftmaxCrossEntropy(Loss):
-    """Mean over the batch of -log softmax(scores)[label].
+    """Mean (or, with ``reduction="sum"``, sum) over the batch of -log softmax(scores)[label].
 
     scores: (N, C) raw, unnormalised class scores; labels: (N,) ints in [0, C).
-    Same value and gradient as ``torch.nn.functional.cross_entropy(scores, labels)``.
+    Same value and gradient as ``torch.nn.functional.cross_entropy(scores, labels,
+    reduction=reduction)``. A sum makes every gradient a batch sum, so a step grows with the
+    batch: the original attempt's way.
     """
+
+    def __init__(self, reduction: str = "mean"):
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
 
     def forward(self, scores: np.ndarray, labels: np.ndarray) -> float:
         scores = check_array(scores, "scores", ndim=2)
@@ -66,7 +75,8 @@ class SoftmaxCrossEntropy(Loss):
     def compute(self, scores: np.ndarray, labels: np.ndarray) -> float:
         logp = log_softmax(scores)
         self._logp, self._labels = logp, labels
-        return float(-logp[np.arange(len(scores)), labels].mean())
+        picked = logp[np.arange(len(scores)), labels]
+        return float(-(picked.sum() if self.reduction == "sum" else picked.mean()))
 
     def check_targets(self, scores: np.ndarray, labels: np.ndarray) -> None:
         check_labels(labels, len(labels), check_array(scores, "scores", ndim=2).shape[1])
@@ -77,7 +87,7 @@ class SoftmaxCrossEntropy(Loss):
         return -self._logp[np.arange(len(labels)), self._labels]
 
     def backward(self) -> np.ndarray:
-        return cross_entropy_grad(self._logp, self._labels)
+        return cross_entropy_grad(self._logp, self._labels, mean=self.reduction == "mean")
 
 
 class L2Loss(Loss):
@@ -129,23 +139,26 @@ def add_l2_grad(params: list[Parameter], lam: float) -> None:
 @dataclass
 class L2Penalty:
     """lam * sum(W^2) over ``params``, the regularisation a training loop adds to its loss
-    through ``add_grad()``."""
+    through ``add_grad(n)`` for a batch of n samples: once per batch, or with ``per_sample``
+    once per sample (n times: the original attempt added it to every image's gradient)."""
     params: list[Parameter]
     lam: float
+    per_sample: bool = False
 
     def __post_init__(self):
         self.lam = check_non_negative(self.lam, "lambda (L2 strength)")
 
     @classmethod
-    def on_weights(cls, model: Module, lam: float) -> L2Penalty:
+    def on_weights(cls, model: Module, lam: float, per_sample: bool = False) -> L2Penalty:
         """The penalty on ``model``'s weights (every parameter with more than one axis: weight
         matrices and kernels), not on its biases."""
-        return cls([p for p in model.parameters() if p.data.ndim > 1], lam)
+        return cls([p for p in model.parameters() if p.data.ndim > 1], lam, per_sample)
 
-    def add_grad(self) -> None:
-        """Add the penalty's gradient 2 * lam * W into each ``.grad`` (nothing when lam is 0)."""
+    def add_grad(self, n_samples: int = 1) -> None:
+        """Add the penalty's gradient 2 * lam * W into each ``.grad``, times ``n_samples``
+        with ``per_sample`` (nothing when lam is 0)."""
         if self.lam:
-            add_l2_grad(self.params, self.lam)
+            add_l2_grad(self.params, self.lam * n_samples if self.per_sample else self.lam)
 
 
 def _add_l1_grad(params: list[Parameter], lam: float) -> None:

@@ -79,17 +79,26 @@ class Linear(Module):
     """y = x @ weight.T + bias.
 
     x: (N, in_features) -> y: (N, out_features); weight: (out_features, in_features);
-    bias: (out_features,). Initialised like PyTorch: U(-1/sqrt(in), 1/sqrt(in)).
+    bias: (out_features,). Initialised like PyTorch, U(-1/sqrt(in), 1/sqrt(in)), or with
+    ``weight_std`` a number: weight ~ N(0, weight_std^2) and a zero bias (the assignment's
+    initialisation; 0 gives all-zero weights), drawn after the uniform values so the draws
+    that follow are the same either way.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 rng: np.random.Generator | None = None, dtype=np.float64):
+                 rng: np.random.Generator | None = None, dtype=np.float64,
+                 weight_std: float | None = None):
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
         rng = rng if rng is not None else np.random.default_rng(0)
         bound = 1.0 / np.sqrt(in_features)
         self.weight = Parameter(_uniform(rng, bound, (out_features, in_features), dtype))
         self.bias = Parameter(_uniform(rng, bound, (out_features,), dtype)) if bias else None
+        if weight_std is not None:
+            std = check_non_negative(weight_std, "weight_std")
+            self.weight.data = rng.normal(0.0, std, self.weight.shape).astype(dtype)
+            if self.bias is not None:
+                self.bias.data = np.zeros(self.bias.shape, dtype)
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -116,20 +125,13 @@ class SoftmaxClassifier(Linear):
     """The assignment's single-layer classifier: scores = x @ W + b (or x @ W, the assignment's
     own, with ``bias=False``) with W of shape (n_features, n_classes). ``W`` is a view of
     ``weight`` (stored (out, in) as in Linear), so the maths and its gradient live in one place.
-    Pair it with ``SoftmaxCrossEntropy``. ``weight_std``: None initialises like Linear
-    (PyTorch's uniform); a number draws W from N(0, weight_std^2) and zeroes the bias, the
-    assignment's initialisation (weight_std 0 gives all-zero weights)."""
+    Pair it with ``SoftmaxCrossEntropy``. ``weight_std`` initialises as Linear's does."""
 
     def __init__(self, n_features: int, n_classes: int, bias: bool = True,
                  rng: np.random.Generator | None = None, dtype=np.float64,
                  weight_std: float | None = None):
-        super().__init__(n_features, n_classes, bias=bias, rng=rng, dtype=dtype)
-        if weight_std is not None:
-            std = check_non_negative(weight_std, "weight_std")
-            rng = rng if rng is not None else np.random.default_rng(0)
-            self.weight.data = rng.normal(0.0, std, self.weight.shape).astype(dtype)
-            if self.bias is not None:
-                self.bias.data = np.zeros(self.bias.shape, dtype)
+        super().__init__(n_features, n_classes, bias=bias, rng=rng, dtype=dtype,
+                         weight_std=weight_std)
 
     @property
     def W(self) -> np.ndarray:
@@ -228,11 +230,13 @@ class Sequential(Module):
 
 
 def MLP(in_features: int, hidden: int, out_features: int,
-        rng: np.random.Generator | None = None, dtype=np.float64) -> Sequential:
-    """The two-layer perceptron of the study: Linear(in, hidden) -> ReLU -> Linear(hidden, out)."""
+        rng: np.random.Generator | None = None, dtype=np.float64,
+        weight_std: float | None = None) -> Sequential:
+    """The two-layer perceptron of the study: Linear(in, hidden) -> ReLU -> Linear(hidden, out),
+    both layers initialised as Linear's ``weight_std`` says."""
     rng = rng if rng is not None else np.random.default_rng(0)
     return Sequential(
-        Linear(in_features, hidden, rng=rng, dtype=dtype),
+        Linear(in_features, hidden, rng=rng, dtype=dtype, weight_std=weight_std),
         ReLU(),
-        Linear(hidden, out_features, rng=rng, dtype=dtype),
+        Linear(hidden, out_features, rng=rng, dtype=dtype, weight_std=weight_std),
     )

@@ -40,7 +40,7 @@ def train_epoch(model: Module, optimizer: Optimizer, loss: Loss, x: np.ndarray,
         loss.compute(pred, target)  # its value is not needed to step, only what backward keeps
         model.backward(loss.backward(), need_input_grad=False)
         if penalty is not None:
-            penalty.add_grad()
+            penalty.add_grad(len(inputs))
         optimizer.step()
     return True
 

@@ -1,12 +1,13 @@
-"""Variants of a classifier's recipe, each measured the same way: the ablation ladder (from the
-assignment's recipe as written to this study's, one change per rung) and the initialisation
-study (the linear classifier's weights drawn from N(0, sigma^2), as the assignment suggests).
+"""Variants of a classifier's recipe: the ablation ladder (from the original attempt's recipe
+to this study's, one change per rung, every rung over the same seeds, and the leave-one-out) and
+the initialisation study (the linear classifier's weights drawn from N(0, sigma^2), as the
+assignment suggests).
 
-Every variant is trained at each candidate learning rate with the first seed and judged on
-VALIDATION accuracy (ties go to the lower validation loss; a diverged run never wins), since a
-variant judged at a wrong learning rate proves nothing; then retrained at its chosen learning
-rate with the other seeds. A variant's record carries every seed's validation and test scores
-and their mean and sample standard deviation; the test set never takes part in a choice.
+An initialisation variant is trained at each candidate learning rate with the first seed and
+judged on VALIDATION accuracy (ties go to the lower validation loss; a diverged run never
+wins), then retrained at its chosen learning rate with the other seeds. A variant's record
+carries every seed's validation and test scores and their mean and sample standard deviation;
+the test set never takes part in a choice.
 """
 
 from __future__ import annotations
@@ -21,31 +22,23 @@ from study.io import Table
 from study.pool import fork_map
 from study.settings import overlaid
 
+# the prepared inputs a variant may ask for: (standardise, scale_pixels)
+INPUTS = ((True, True), (False, True), (False, False))
 SEED_HEADER = ["variant", "lr", "seed", "val_accuracy", "test_accuracy", "final_train_loss"]
 
 
-def ladder(rungs: Mapping[str, Mapping]) -> list[tuple[str, dict]]:
-    """(name, settings) per rung, each rung's changes laid over the rungs before it."""
-    settings: dict = {}
-    steps = []
-    for name, changes in rungs.items():
-        settings = {**settings, **changes}
-        steps.append((name, dict(settings)))
-    return steps
-
-
 def variant_records(kind: str, section: Mapping, variants: Sequence[tuple[str, dict]],
-                    data_for: Callable[[bool], Prepared], lrs: Sequence[float],
+                    data_for: Callable[[tuple[bool, bool]], Prepared], lrs: Sequence[float],
                     seeds: Sequence[int], workers: int) -> list[dict]:
     """Train each (name, settings) variant of ``section`` as the module says; ``data_for``
-    gives the prepared data, standardised or not (a variant's ``standardise``). One record
+    gives the prepared data for a variant's (``standardise``, ``scale_pixels``). One record
     per variant: name, settings, the chosen lr, validation accuracy per candidate lr (None:
     diverged), and per seed the validation and test accuracy and the last epoch's training
     loss, with means and standard deviations."""
     def run(task: tuple[int, float, int]) -> dict | None:
         index, lr, seed = task
         config = overlaid(section, {**variants[index][1], "lr": lr, "seed": seed})
-        data = data_for(bool(config["standardise"]))
+        data = data_for((bool(config["standardise"]), bool(config["scale_pixels"])))
         model, history = train_classifier(kind, config, data, train_curves=False)
         if history.diverged:
             return None
@@ -105,32 +98,165 @@ def variant_outputs(name: str, records: list[dict]) -> dict:
     return {f"{name}.json": records, f"{name}.csv": Table(SEED_HEADER, rows)}
 
 
+# --- the ladder: from the original attempt's recipe to this study's, paired over seeds ---------
+
+LADDER_HEADER = ["rung", "seed", "val_accuracy", "test_accuracy"]
+# per rung, test accuracy in percent: the mean before and after it and the 95% interval of the
+# paired change around the level after it (.dvc/plots/waterfall.json draws it)
+WATERFALL_HEADER = ["rung", "start", "end", "low", "high"]
+Z_LEVEL = 0.975  # two-sided 95% intervals
+
+
+def rung_name(rung) -> str:
+    """A rung of conf/ablation named by what it changes: "scale_pixels", "lr, lambda",
+    "gradient=mean, lr=0.064"."""
+    if isinstance(rung, str):
+        return rung
+    if isinstance(rung, Mapping):
+        return settings_name(rung)
+    return ", ".join(rung)
+
+
+def rung_changes(rung, section: Mapping, best: Mapping) -> dict:
+    """What a rung sets: a knob name (or a list of them) restores the study's value, the
+    sweep's choice ``best`` for a grid knob and ``section``'s otherwise; a mapping sets what it
+    gives."""
+    if isinstance(rung, Mapping):
+        return dict(rung)
+    knobs = [rung] if isinstance(rung, str) else list(rung)
+    return {k: best[k] if k in section["grid"] else section[k] for k in knobs}
+
+
+def paired(a: Sequence[float | None], b: Sequence[float | None]) -> dict:
+    """The mean of b - a over the seeds where both finished, with its 95% t interval (None
+    where fewer than two pairs)."""
+    from scipy import stats
+
+    diffs = np.array([y - x for x, y in zip(a, b, strict=True)
+                      if x is not None and y is not None], dtype=np.float64)
+    if len(diffs) < 2:
+        return {"mean": float(diffs.mean()) if len(diffs) else None, "low": None, "high": None,
+                "half_width": None, "pairs": int(len(diffs))}
+    half = float(stats.t.ppf(Z_LEVEL, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    mean = float(diffs.mean())
+    return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half,
+            "pairs": int(len(diffs))}
+
+
+def recipe_scores(kind: str, recipes: Sequence[tuple[str, dict]],
+                  data_for: Callable[[tuple[bool, bool]], Prepared], seeds: Sequence[int],
+                  workers: int) -> list[list[dict | None]]:
+    """Each complete recipe trained with each seed, over ``workers`` processes: per recipe, per
+    seed, its final validation and test accuracy (None where the run diverged)."""
+    def run(task: tuple[int, int]) -> dict | None:
+        index, seed = task
+        config = {**recipes[index][1], "seed": seed}
+        data = data_for((bool(config["standardise"]), bool(config["scale_pixels"])))
+        model, history = train_classifier(kind, config, data, train_curves=False)
+        if history.diverged:
+            return None
+        return {"val_accuracy": history.val_accuracy[-1],
+                "test_accuracy": bn.evaluate(model, data.x["test"], data.y["test"]).accuracy}
+
+    flat = fork_map(run, [(i, s) for i in range(len(recipes)) for s in seeds], workers)
+    return [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(recipes))]
+
+
+def scored(name: str, settings: dict, runs: list[dict | None], seeds: Sequence[int]) -> dict:
+    """A recipe's record: its settings, every seed's scores and their means."""
+    record = {"name": name, "settings": settings,
+              "seeds": {str(s): r for s, r in zip(seeds, runs, strict=True)},
+              "diverged": sum(r is None for r in runs)}
+    for key in ("val_accuracy", "test_accuracy"):
+        values = [r[key] for r in runs if r is not None]
+        record.update({f"{key}_{stat}": value for stat, value in
+                       (mean_and_std(values) if values else {"mean": None, "std": None}).items()})
+    return record
+
+
+def column(record: dict, key: str) -> list[float | None]:
+    return [None if r is None else r[key] for r in record["seeds"].values()]
+
+
 def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mapping,
-                     data_for: Callable[[bool], Prepared], workers: int) -> tuple[dict, str]:
-    """The ladder of ``kind``: its first rung is the assignment's recipe (``ablation[kind]
-    .assignment``), which names every setting training reads but the learning rate (each rung
-    chooses its own from ``ablation.lrs``) and the seed, so a setting added to a model never
-    leaks into it; each further rung of ``ablation[kind].rungs`` restores one setting (a name)
-    to this study's value (the sweep's choice ``best`` for a grid value, else ``section``'s) or
-    sets what it names ({setting: value}). The files of reports/ablation/ and a summary."""
-    spec = ablation[kind]
-    rungs = {"assignment": dict(spec["assignment"])}
-    for rung in spec["rungs"]:
-        if isinstance(rung, str):
-            changes = {rung: best[rung] if rung in section["grid"] else section[rung]}
+                     data_for: Callable[[tuple[bool, bool]], Prepared],
+                     workers: int) -> tuple[dict, str]:
+    """The ladder of ``kind`` (conf/ablation): rung 0 is the original attempt's recipe
+    (``ablation[kind].original``, every knob named, so a knob added to the model never leaks
+    into it); each rung of ``rungs`` changes what it names (rung_changes), so the last is this
+    study's recipe; ``beyond`` rungs go on from there. Every rung runs the same seeds, and
+    each change is judged by its paired difference in VALIDATION accuracy with a 95% interval
+    (the test set takes no part in a verdict; its paired difference is reported as the
+    outcome). The leave-one-out undoes each change alone in the study's recipe, since a
+    cumulative ladder depends on its order. Writes <kind>.json and <kind>.csv under
+    reports/ablation/; returns them and a summary."""
+    spec, seeds = ablation[kind], [int(s) for s in ablation["seeds"]]
+    original = dict(spec["original"])
+    steps = [("original", {}, original)]
+    for rung in [*spec["rungs"], *spec["beyond"]]:
+        changes = rung_changes(rung, section, best)
+        steps.append((rung_name(rung), changes, {**steps[-1][2], **changes}))
+    study = steps[len(spec["rungs"])][2]
+    recipe = {**{k: v for k, v in section.items() if k not in ("grid", "final_seeds", "seed")},
+              **{k: best[k] for k in section["grid"]}}
+    if study != recipe:
+        differ = sorted(k for k in recipe if study.get(k) != recipe[k])
+        raise ValueError(f"ablation.{kind}: the rungs end at {({k: study.get(k) for k in differ})}"
+                         f", not at the study's recipe ({({k: recipe[k] for k in differ})}): "
+                         "add rungs that change these knobs")
+    undone, kept = [], []  # a change that cannot be undone alone is kept, with the reason
+    for name, changes, _ in steps[1:len(spec["rungs"]) + 1]:
+        settings = {**study, **{k: original[k] for k in changes}}
+        if settings["standardise"] and not settings["scale_pixels"]:
+            kept.append({"name": name, "reason": "standardised inputs do not depend on the "
+                         "pixels' scale, so raw pixels cannot be restored alone"})
         else:
-            changes = dict(rung)
-        rungs[rung if isinstance(rung, str) else settings_name(changes)] = changes
-    records = variant_records(kind, {}, ladder(rungs), data_for, ablation["lrs"],
-                              ablation["seeds"], workers)
-    for record, changes in zip(records, rungs.values(), strict=True):
-        record["changes"] = changes  # what this rung sets on top of the one before
-    summary = ", ".join(f"{r['variant']} {r['test_accuracy_mean']:.4f}" for r in records)
-    return variant_outputs(kind, records), summary
+            undone.append((name, settings))
+    runs = recipe_scores(kind, [(n, s) for n, _, s in steps] + undone, data_for, seeds, workers)
+    ladder_records = []
+    for (name, changes, settings), scores in zip(steps, runs, strict=False):
+        record = {**scored(name, settings, scores, seeds), "changes": changes}
+        if ladder_records:
+            before = ladder_records[-1]
+            record["change"] = {key: paired(column(before, key), column(record, key))
+                                for key in ("val_accuracy", "test_accuracy")}
+        ladder_records.append(record)
+    final = ladder_records[len(spec["rungs"])]
+    leave_one_out = []
+    for (name, settings), scores in zip(undone, runs[len(steps):], strict=True):
+        record = scored(name, settings, scores, seeds)
+        # what the study's recipe loses without this change: final minus undone
+        record["loss"] = {key: paired(column(record, key), column(final, key))
+                          for key in ("val_accuracy", "test_accuracy")}
+        leave_one_out.append(record)
+    widths = [r["change"]["val_accuracy"]["half_width"] for r in ladder_records[1:]
+              if r["change"]["val_accuracy"]["half_width"] is not None]
+    rows = [[r["name"], int(seed), run["val_accuracy"], run["test_accuracy"]]
+            for r in ladder_records for seed, run in r["seeds"].items() if run is not None]
+    waterfall = [[ladder_records[0]["name"], *[100 * ladder_records[0]["test_accuracy_mean"]] * 2,
+                  None, None]]
+    for before, record in zip(ladder_records, ladder_records[1:], strict=False):
+        change = record["change"]["test_accuracy"]
+        start = 100 * before["test_accuracy_mean"]
+        waterfall.append([record["name"], start, 100 * record["test_accuracy_mean"],
+                          *(None if change[k] is None else start + 100 * change[k]
+                            for k in ("low", "high"))])
+    summary = ", ".join(f"{r['name']} {r['test_accuracy_mean']:.4f}"
+                        if r["test_accuracy_mean"] is not None else f"{r['name']} diverged"
+                        for r in ladder_records)
+    return {f"{kind}.json": {"seeds": seeds, "ladder": ladder_records,
+                             "leave_one_out": leave_one_out, "not_undone": kept,
+                             # the median 95% half-width of a rung's paired validation change:
+                             # about the smallest change these seeds tell from noise
+                             "detectable_val_change": float(np.median(widths)) if widths
+                             else None},
+            f"{kind}.csv": Table(LADDER_HEADER, rows),
+            f"{kind}_waterfall.csv": Table(WATERFALL_HEADER, waterfall)}, summary
 
 
 def sigma_outputs(section: Mapping, best: Mapping, sigma: Mapping,
-                  data_for: Callable[[bool], Prepared], workers: int) -> tuple[dict, str]:
+                  data_for: Callable[[tuple[bool, bool]], Prepared],
+                  workers: int) -> tuple[dict, str]:
     """The linear classifier at its chosen point with each initialisation: the study's default
     (``init_std`` null, PyTorch's uniform) and W ~ N(0, s^2) for each s in ``sigma.values``, at
     the chosen learning rate, for ``sigma.seeds``. reports/sigma/'s files and a summary."""

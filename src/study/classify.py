@@ -33,10 +33,14 @@ class Prepared:
     preprocessing: dict
 
 
-def load_prepared(data_dir: str | Path, dtype: str, standardise: bool = True) -> Prepared:
+def load_prepared(data_dir: str | Path, dtype: str, standardise: bool = True,
+                  scale_pixels: bool = True) -> Prepared:
     """Read the prepare stage's outputs; scale pixels to [0, 1], then (``standardise``)
     standardise with the mean and standard deviation of the TRAIN split only (validation and
-    test never leak in)."""
+    test never leak in). Without ``scale_pixels`` (and ``standardise``) the pixels stay raw
+    0-255 values, as the original attempt's linear classifier read them."""
+    if standardise and not scale_pixels:
+        raise ValueError("standardising needs scaled pixels: set scale_pixels true")
     data_dir = Path(data_dir)
     meta = read_json(data_dir / "meta.json")
     if "train_pixels" not in meta:
@@ -45,20 +49,25 @@ def load_prepared(data_dir: str | Path, dtype: str, standardise: bool = True) ->
     mean, std = meta["train_pixels"]["mean"], meta["train_pixels"]["std"]
     if not standardise:  # x / 255 alone is (x / 255 - 0) / 1
         mean, std = 0.0, 1.0
-    x = {s: _standardised(np.load(data_dir / f"x_{s}.npy"), mean, std, dtype) for s in SPLITS}
+    x = {s: _standardised(np.load(data_dir / f"x_{s}.npy"), mean, std, dtype, scale_pixels)
+         for s in SPLITS}
     labels = {s: np.load(data_dir / f"y_{s}.npy").astype(np.int64) for s in SPLITS}
-    preprocessing = {"flatten": "28x28 -> 784", "scale": "x / 255",
+    preprocessing = {"flatten": "28x28 -> 784", "scale": "x / 255" if scale_pixels else "none",
                      "standardise": ("(x - mean) / std, statistics of the train split"
                                      if standardise else "none"),
-                     "mean": mean, "std": std, "background": -mean / std, "dtype": dtype}
+                     "mean": mean, "std": std if scale_pixels else 1 / 255,
+                     "background": -mean / std, "dtype": dtype}
     return Prepared(x, labels, meta["class_names"], preprocessing)
 
 
 def _standardised(images: np.ndarray, mean: float, std: float, dtype: str,
-                  rows: int = 4096) -> np.ndarray:
+                  scale_pixels: bool = True, rows: int = 4096) -> np.ndarray:
     """(N, 28, 28) uint8 -> (N, 784) ``dtype``, (x / 255 - mean) / std computed in float64 a few
-    thousand rows at a time: the same bits as on the whole array, without its temporaries."""
+    thousand rows at a time: the same bits as on the whole array, without its temporaries;
+    without ``scale_pixels``, x itself."""
     flat = images.reshape(len(images), -1)
+    if not scale_pixels:
+        return flat.astype(dtype)
     out = np.empty(flat.shape, dtype)
     for start in range(0, len(flat), rows):
         out[start:start + rows] = (flat[start:start + rows] / 255.0 - mean) / std
@@ -72,7 +81,8 @@ def build_model(kind: str, section: Mapping, n_features: int, n_classes: int,
         return bn.SoftmaxClassifier(n_features, n_classes, bias=bool(section["bias"]), rng=rng,
                                     dtype=dtype, weight_std=section["init_std"])
     if kind == "mlp":
-        return bn.MLP(n_features, int(section["hidden"]), n_classes, rng=rng, dtype=dtype)
+        return bn.MLP(n_features, int(section["hidden"]), n_classes, rng=rng, dtype=dtype,
+                      weight_std=section["init_std"])
     if kind == "cnn":
         return cnn(section, n_classes, rng, dtype)
     raise ValueError(f"model must be 'linear', 'mlp' or 'cnn', got {kind!r}")
@@ -129,9 +139,11 @@ def train_classifier(kind: str, section: Mapping, data: Prepared,
 
     batches = bn.Batches(int(section["batch_size"]), rng, augment if shift else None)
     with one_thread():
-        diverged_at = bn.fit(model, optimizer, bn.SoftmaxCrossEntropy(), x, y, epochs=epochs,
-                             batches=batches,
-                             penalty=bn.L2Penalty.on_weights(model, float(section["lambda"])),
+        diverged_at = bn.fit(model, optimizer, bn.SoftmaxCrossEntropy(section["gradient"]), x, y,
+                             epochs=epochs, batches=batches,
+                             penalty=bn.L2Penalty.on_weights(
+                                 model, float(section["lambda"]),
+                                 per_sample=section["l2_per"] == "image"),
                              on_epoch=end_of_epoch)
     if diverged_at is not None:
         history.diverged_at_epoch = diverged_at

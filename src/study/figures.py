@@ -152,9 +152,22 @@ def draw_mean_stdev(plot: PlotDefinition, inputs: ReportInputs):
     return plots.mean_stdev_points(groups, plot.x_label, plot.y_label, plot.title)
 
 
+def draw_waterfall(plot: PlotDefinition, inputs: ReportInputs):
+    """Per row, a floating bar from ``start`` to the y column, with the interval [low, high]
+    (.dvc/plots/waterfall.json); the first row is the starting level."""
+    path, end = plot.only_column()
+    rows = inputs.records(path)
+    first, rest = rows[0], rows[1:]
+    steps = [(str(r[plot.x]), _number(r[end]) - _number(r["start"]),
+              *(None if r[k] in ("", None) else _number(r[k]) - _number(r["start"])
+                for k in ("low", "high"))) for r in rest]
+    return plots.waterfall((str(first[plot.x]), _number(first[end])), steps, plot.y_label,
+                           plot.title)
+
+
 DRAWERS = {"linear": draw_linear, "heatmap": draw_heatmap,
            "bar_horizontal": draw_bar_horizontal, "confusion_counts": draw_confusion_counts,
-           "mean_stdev": draw_mean_stdev}
+           "mean_stdev": draw_mean_stdev, "waterfall": draw_waterfall}
 
 
 def draw(plot: PlotDefinition, inputs: ReportInputs):

@@ -248,3 +248,36 @@ def confusion_matrix(counts: np.ndarray, x_names: list[str], y_names: list[str],
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def waterfall(start: tuple[str, float], steps: list[tuple[str, float, float | None,
+                                                           float | None]],
+              y_label: str, title: str):
+    """A waterfall: a bar for ``start`` (label, level), then one floating bar per step (label,
+    change, interval low, interval high, the interval around the change) from the running
+    level, green up and red down, each with its interval as an error bar and its change
+    written above it."""
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.8 * (len(steps) + 1) + 1.5), 4.8))
+    label, level = start
+    levels = [level]
+    ax.plot([-0.4, 0.4], [level, level], color="0.3", linewidth=3)
+    ax.text(0, level, f"{level:.2f}", ha="center", va="bottom", fontsize=8)
+    for i, (_, change, low, high) in enumerate(steps, start=1):
+        ax.bar(i, change, bottom=level, color="tab:green" if change >= 0 else "tab:red")
+        top = level + max(change, 0)
+        if low is not None and high is not None:
+            ax.errorbar(i, level + change, yerr=[[change - low], [high - change]], fmt="none",
+                        ecolor="black", capsize=3)
+            top = max(top, level + high)
+        ax.text(i, top, f"{change:+.2f}", ha="center", va="bottom", fontsize=8)
+        level += change
+        levels.append(level)
+    ax.set_xticks(range(len(steps) + 1), [label, *(s[0] for s in steps)], rotation=30,
+                  ha="right", fontsize=8)
+    span = max(levels) - min(levels)
+    ax.set_ylim(min(levels) - 0.1 * span - 0.5, max(levels) + 0.15 * span + 0.5)
+    ax.set_ylabel(y_label)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -56,6 +56,25 @@ def bracketed(values) -> str:
     return setting(float(values))
 
 
+def points(fraction: float | None) -> str:
+    """A change of accuracy (a fraction) in percentage points, signed, two decimals."""
+    return "n/a" if fraction is None else f"{100 * fraction:+.2f}"
+
+
+def change_interval(change: dict) -> str:
+    """A paired change (study.ablation.paired) in points with its 95% interval."""
+    if change["low"] is None:
+        return points(change["mean"])
+    return f"{points(change['mean'])} [{points(change['low'])}, {points(change['high'])}]"
+
+
+def verdict(change: dict) -> str:
+    """Whether a paired change's 95% interval excludes zero."""
+    if change["low"] is None:
+        return "too few pairs to tell"
+    return "beyond the noise" if change["low"] > 0 or change["high"] < 0 else "within the noise"
+
+
 def bold_if(text: str, condition: bool) -> str:
     return f"**{text}**" if condition else text
 
@@ -65,15 +84,18 @@ TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined,  # a misspelt name fails the render, never shows as ""
     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 # number formats by filter name: sig3 for errors and other quantities spanning many orders of
-# magnitude, sig6 for large quoted numbers, fixed4 for losses and statistics, fixed1 for image
-# counts with a fraction, count with thousands separators
-NUMBER_FORMATS = {"sig3": ".3g", "sig6": ".6g", "fixed1": ".1f", "fixed4": ".4f", "count": ","}
+# magnitude, sig4 for the replication's table, sig6 for large quoted numbers, fixed4 for losses
+# and statistics, fixed1 for image counts with a fraction, count with thousands separators
+NUMBER_FORMATS = {"sig3": ".3g", "sig4": ".4g", "sig6": ".6g", "fixed1": ".1f", "fixed4": ".4f",
+                  "count": ","}
 TEMPLATES.filters.update({name: (lambda value, spec=spec: format(value, spec))
                           for name, spec in NUMBER_FORMATS.items()})
 TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, setting=setting, settings=settings,
-                         bracketed=bracketed, bold_if=bold_if)
+                         bracketed=bracketed, bold_if=bold_if, points=points,
+                         change_interval=change_interval, verdict=verdict)
 TEMPLATES.globals.update(MODELS=MODELS, CNN=CNN, C0_RUNS=C0_RUNS)
 TEMPLATES.tests["last_is_zero"] = lambda values: values[-1] == 0
+TEMPLATES.tests["matching"] = lambda text, pattern: re.search(pattern, text) is not None
 
 
 # ------------------------------------------------------------------------------------ rendering

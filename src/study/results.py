@@ -221,8 +221,9 @@ class Results:
     c0_targets: dict
     data: dict[str, dict]
     params: dict
-    ablation: dict[str, list[dict]]  # model -> reports/ablation/<model>.json's rungs
+    ablation: dict[str, dict]        # model -> reports/ablation/<model>.json: ladder, leave-one-out
     sigma: list[dict]                # reports/sigma/sigma.json's initialisations
+    replication: dict                # reports/replicate/: metrics, and each table's rows
 
     @property
     def classifiers(self) -> list[Classifier]:
@@ -279,4 +280,16 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
         ablation={model: inputs.json(layout.ablation(reports, model, ".json"))
                   for model in MODELS},
         sigma=inputs.json(layout.sigma(reports, ".json")),
+        replication={"metrics": other("replicate", "metrics.json"),
+                     **{table: [{k: _cell(v) for k, v in row.items()} for row in inputs.csv(
+                         layout.output(reports, "replicate", f"{table}.csv"))]
+                        for table in ("replication", "sweep", "candidates", "mlp_observations")}},
     )
+
+
+def _cell(value: str):
+    """A CSV cell as a number where it is one, else the text."""
+    try:
+        return float(value)
+    except ValueError:
+        return value

@@ -59,10 +59,13 @@ def text(value, key: str) -> None:
 
 
 def rung(value, key: str) -> None:
-    """A ladder rung: a knob's name (restored to the study's value) or {knob: value, ...}."""
-    if not (isinstance(value, str) and value) and not (isinstance(value, Mapping) and value):
-        raise ValueError(f"{key} must be a knob's name or a mapping of knobs to values, "
-                         f"got {value!r}")
+    """A ladder rung: a knob's name or a list of them (restored to the study's values) or
+    {knob: value, ...}."""
+    names = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+    if not (isinstance(value, str) and value) and not (isinstance(value, Mapping) and value) \
+            and not names:
+        raise ValueError(f"{key} must be a knob's name, a list of them or a mapping of knobs "
+                         f"to values, got {value!r}")
 
 
 def file_name(value, key: str) -> None:
@@ -89,11 +92,13 @@ def optional(check: Check) -> Check:
     return check_or_null
 
 
-def each(check: Check) -> Check:
-    """A non-empty list whose every item passes ``check`` (named ``key[i]`` in the error)."""
+def each(check: Check, empty: bool = False) -> Check:
+    """A list, non-empty unless ``empty``, whose every item passes ``check`` (named ``key[i]``
+    in the error)."""
     def check_list(values, key: str) -> None:
-        if not isinstance(values, Sequence) or isinstance(values, str) or not values:
-            raise ValueError(f"{key} must be a non-empty list, got {values!r}")
+        if not isinstance(values, Sequence) or isinstance(values, str) or not (values or empty):
+            raise ValueError(f"{key} must be a {'' if empty else 'non-empty '}list, "
+                             f"got {values!r}")
         for i, value in enumerate(values):
             check(value, f"{key}[{i}]")
     return check_list
@@ -148,7 +153,8 @@ def _classifier(**specific: Check) -> dict[str, Check]:
     return {"lr": check_positive, "lambda": check_non_negative, "batch_size": integer(1),
             "epochs": integer(1), "momentum": MOMENTUM, "shift": integer(0, min(IMAGE_SHAPE) - 1),
             "lr_decay": PROBABILITY_LIKE, "dtype": DTYPE, "seed": SEED,
-            "final_seeds": integer(1), "standardise": boolean, **specific}
+            "final_seeds": integer(1), "standardise": boolean, "scale_pixels": boolean,
+            "gradient": one_of("mean", "sum"), "l2_per": one_of("batch", "image"), **specific}
 
 
 RULES: dict[str, Check] = {
@@ -171,7 +177,8 @@ RULES: dict[str, Check] = {
     "cifar10.source": one_of("auto", "official", "mirror"),
     **{f"linear.{k}": check for k, check in _classifier(
         bias=boolean, init_std=optional(check_non_negative)).items()},
-    **{f"mlp.{k}": check for k, check in _classifier(hidden=integer(1)).items()},
+    **{f"mlp.{k}": check for k, check in _classifier(
+        hidden=integer(1), init_std=optional(check_non_negative)).items()},
     **{f"cnn.{k}": check for k, check in _classifier(
         channels=two_counts, kernel_size=odd_kernel).items() if k != "final_seeds"},
     "sklearn.C": each(check_positive),
@@ -203,22 +210,34 @@ RULES: dict[str, Check] = {
     "c0.cg.max_iter": integer(1),
     "c0.cg.memory": optional(integer(1)),
     "c0.cg.separable": boolean,
-    "ablation.lrs": each(check_positive),
     "ablation.seeds": each(SEED),
-    "ablation.linear.rungs": each(rung),  # _relations checks they name knobs of the model
-    "ablation.mlp.rungs": each(rung),
+    # _relations checks they name knobs of the model
+    **{f"ablation.{m}.{part}": each(rung, empty=part == "beyond") for m in ("linear", "mlp")
+       for part in ("rungs", "beyond")},
+    "replicate.seeds": each(SEED),
+    "replicate.dtype": DTYPE,
+    "replicate.split.test_size": interval(0, 1, closed_low=False, closed_high=False),
+    "replicate.split.random_state": SEED,
+    "replicate.linear.init_std": check_non_negative,
+    "replicate.linear.batch_size": integer(1),
+    "replicate.linear.sweep.size": integer(1),
+    "replicate.mlp.hidden": integer(1),
+    "replicate.mlp.init_std": check_non_negative,
+    "replicate.mlp.lr": check_positive,
+    "replicate.mlp.batch_size": integer(1),
+    "replicate.mlp.epochs": integer(1),
+    "replicate.sklearn.run": boolean,
     "sigma.values": each(check_non_negative),
     "sigma.seeds": each(SEED),
     "report.original.*": check_non_negative,  # the original attempt's results, as quoted
     **{f"report.original.{key}": each(check_non_negative)
        for key in ("fraction_shares", "linear_fraction_accuracy", "mlp_fraction_accuracy")},
 }
-# what the ladder itself sets on every rung (lr: chosen on validation; seed: ablation.seeds) or
-# never reads (final_seeds)
-LADDER_CHOOSES = {"lr", "seed", "final_seeds"}
+# what the ladder itself sets on every rung (seed: ablation.seeds) or never reads (final_seeds)
+LADDER_CHOOSES = {"seed", "final_seeds"}
 GRID = re.compile(r"(?P<model>linear|mlp|cnn)\.grid\.(?P<knob>\w+)")
 # a ladder's first rung sets knobs of the model: each is checked by the model knob's own rule
-RUNG = re.compile(r"ablation\.(?P<model>linear|mlp)\.assignment\.(?P<knob>\w+)")
+RUNG = re.compile(r"ablation\.(?P<model>linear|mlp)\.original\.(?P<knob>\w+)")
 PATTERNS = {re.compile(re.escape(key).replace(r"\*", r"[^.]+")): check
             for key, check in RULES.items() if "*" in key}
 
@@ -269,19 +288,25 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
             continue
         grid = section.get("grid") if isinstance(section.get("grid"), Mapping) else {}
         knobs = set(section) - {"grid"} | set(grid)
-        named = [k for r in ladder.get("rungs") or [] for k in ([r] if isinstance(r, str) else r)]
-        recipe = ladder.get("assignment") if isinstance(ladder.get("assignment"), Mapping) else {}
+        named = [k for part in ("rungs", "beyond") for r in ladder.get(part) or []
+                 for k in ([r] if isinstance(r, str) else r)]
+        recipe = ladder.get("original") if isinstance(ladder.get("original"), Mapping) else {}
         unknown = [k for k in named + list(recipe) if k not in knobs]
         if unknown:
             problems.append((f"ablation.{model}", f"ablation.{model} names {unknown}, which are "
                              f"not knobs of {model} (its knobs: {sorted(knobs)})"))
-        # the first rung is a whole recipe: a knob added to the model must be given its
-        # assignment value there, or it would silently take the study's value
+        # the first rung is a whole recipe: a knob added to the model must be given the
+        # original's value there, or it would silently take the study's value
         unnamed = sorted(knobs - set(recipe) - LADDER_CHOOSES)
         if unnamed:
-            problems.append((f"ablation.{model}.assignment", f"ablation.{model}.assignment must "
+            problems.append((f"ablation.{model}.original", f"ablation.{model}.original must "
                              f"name every knob of {model} but {sorted(LADDER_CHOOSES)}; add "
-                             f"{unnamed} with the assignment's values"))
+                             f"{unnamed} with the original attempt's values"))
+    for model in ("linear", "mlp", "cnn"):
+        section = cfg.get(model) if isinstance(cfg.get(model), Mapping) else {}
+        if section.get("standardise") is True and section.get("scale_pixels") is False:
+            problems.append((f"{model}.scale_pixels", f"{model}.standardise needs scaled pixels: "
+                             f"set {model}.scale_pixels true or {model}.standardise false"))
     return problems + _data_set_problems(cfg.get("data"))
 
 
