@@ -7,7 +7,9 @@ reports/ablation/<model>.csv (one row per rung).
 """
 
 
-from study.ablation import INPUTS, ablation_outputs
+import functools
+
+from study.ablation import ablation_outputs
 from study.classify import load_prepared
 from study.hydra_app import stage_main
 from study.io import read_json, write_outputs
@@ -17,11 +19,11 @@ from study.settings import Settings
 @stage_main
 def main(cfg: Settings) -> None:
     section = cfg[cfg.model]
-    data = {inputs: load_prepared(cfg.paths.idx, section["dtype"], *inputs)
-            for inputs in INPUTS}
+    # each recipe's inputs in its own dtype, loaded once (before the workers fork)
+    data = functools.cache(lambda inputs: load_prepared(cfg.paths.idx, *inputs))
     best = read_json(f"{cfg.paths.reports}/{cfg.model}/best.json")
     outputs, summary = ablation_outputs(cfg.model, section, best,
-                                        cfg.ablation, data.__getitem__,
+                                        cfg.ablation, data,
                                         cfg.workers)
     write_outputs(f"{cfg.paths.reports}/ablation", outputs)
     print(f"ablation@{cfg.model}: {summary}", flush=True)

@@ -5,6 +5,8 @@ Outputs: reports/sigma/sigma.json and reports/sigma/sigma.csv (one row per initi
 """
 
 
+import functools
+
 from study.ablation import sigma_outputs
 from study.classify import load_prepared
 from study.hydra_app import stage_main
@@ -15,11 +17,10 @@ from study.settings import Settings
 @stage_main
 def main(cfg: Settings) -> None:
     section = cfg.linear
-    data = load_prepared(cfg.paths.idx, section["dtype"], section["standardise"],
-                         section["scale_pixels"])
+    data = functools.cache(lambda inputs: load_prepared(cfg.paths.idx, *inputs))
     best = read_json(f"{cfg.paths.reports}/linear/best.json")
     outputs, summary = sigma_outputs(section, best, cfg.sigma,
-                                     lambda inputs: data, cfg.workers)
+                                     data, cfg.workers)
     write_outputs(f"{cfg.paths.reports}/sigma", outputs)
     print(f"sigma: {summary}", flush=True)
 

@@ -3,11 +3,13 @@ judges each change by a paired interval, ends at the study's recipe or says what
 undoes each change alone; an initialisation variant chooses its learning rate on validation only
 (a diverged one never wins); a process pool changes no bit."""
 
+import functools
+
 import numpy as np
 import pytest
 from helpers import composed, section, write_prepared_idx
 
-from study.ablation import INPUTS, ablation_outputs, paired, sigma_outputs, variant_records
+from study.ablation import ablation_outputs, paired, sigma_outputs, variant_records
 from study.classify import load_prepared
 from study.validate import config_problems
 
@@ -20,8 +22,7 @@ SECTION = section("linear", lr=0.05, batch_size=32, epochs=2, momentum=0.0, shif
 def data_for(tmp_path_factory):
     folder = tmp_path_factory.mktemp("idx")
     write_prepared_idx(folder)
-    data = {inputs: load_prepared(folder, "float64", *inputs) for inputs in INPUTS}
-    return data.__getitem__
+    return functools.cache(lambda inputs: load_prepared(folder, *inputs))
 
 
 def test_the_learning_rate_is_chosen_on_validation_and_a_diverged_one_never_wins(data_for):
@@ -58,7 +59,16 @@ def ladder_spec(**changes) -> dict:
 def test_the_ladder_climbs_from_the_original_to_the_study_s_recipe_over_paired_seeds(data_for):
     study = {**SECTION, "epochs": 1, "batch_size": 64, "dtype": "float32"}
     best = {"lr": 0.05, "lambda": 1e-4}
-    outputs, summary = ablation_outputs("linear", study, best, ladder_spec(), data_for, 2)
+    read = []
+
+    def recorded(inputs):
+        read.append(inputs)
+        return data_for(inputs)
+
+    outputs, summary = ablation_outputs("linear", study, best, ladder_spec(), recorded, 2)
+    # each recipe reads its inputs in its own dtype: rung 0 raw pixels in float64
+    assert {("float64", False, False), ("float32", False, False),
+            ("float32", True, True)} <= set(read)
     result = outputs["linear.json"]
     ladder = result["ladder"]
     assert [r["name"] for r in ladder] == [

@@ -221,9 +221,13 @@ def derived_numbers(results) -> list[float]:
         first, last = clf.fraction[0], clf.fraction[-1]
         numbers.append((last["test_accuracy"] - first["test_accuracy"])
                        / np.log2(last["n_train"] / first["n_train"]))
-    for rungs in results.ablation.values():  # each rung's change, and the whole ladder's
-        tests = [r["test_accuracy_mean"] for r in rungs]
-        numbers += list(np.diff(tests)) + [tests[-1] - tests[0]]
+    seeds = len(PARAMS["replicate"]["seeds"])
+    for row in results.replication["replication"]:  # classes: how many seeds give it
+        numbers.append(round(row["mean"] * seeds))
+    zero = results.replication["metrics"]["linear"]["sweep_mean_train_zero_gradient_share"]
+    numbers.append(zero.index(1.0) + 1 if 1.0 in zero else 0)  # the point from which it stays 1
+    observed = PARAMS["replicate"]["mlp"]
+    numbers.append(observed["observations"]["large_batch"]["batch_size"] / observed["batch_size"])
     sigma_val = [r["val_accuracy_mean"] for r in results.sigma]
     numbers.append(round((max(sigma_val) - min(sigma_val)) * n_val))
     bias = 1 if PARAMS["linear"]["bias"] else 0
@@ -328,7 +332,7 @@ def test_write_report_writes_the_report_its_figures_and_only_the_readme_block(pr
     readme = (project / README).read_text()
     assert readme.startswith("# Title\n\n" + HEADLINE_START) and readme.endswith(
         HEADLINE_END + "\n\nEnd.\n")
-    assert "stale" not in readme and "| result | original attempt | this study |" in readme
+    assert "stale" not in readme and "| result | original attempt, as it reported |" in readme
     committed = {path.name: path.read_bytes()
                  for path in (ROOT / layout.figures(REPORTS)).iterdir()}
     assert committed == figures, (

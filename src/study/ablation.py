@@ -22,23 +22,34 @@ from study.io import Table
 from study.pool import fork_map
 from study.settings import overlaid
 
-# the prepared inputs a variant may ask for: (standardise, scale_pixels)
-INPUTS = ((True, True), (False, True), (False, False))
+Inputs = tuple[str, bool, bool]  # the prepared data a run reads: (dtype, standardise, scale_pixels)
 SEED_HEADER = ["variant", "lr", "seed", "val_accuracy", "test_accuracy", "final_train_loss"]
 
 
+def inputs_of(config: Mapping) -> Inputs:
+    """The prepared data a run of ``config`` reads, in its own dtype."""
+    return str(config["dtype"]), bool(config["standardise"]), bool(config["scale_pixels"])
+
+
+def prepared(data_for: Callable[[Inputs], Prepared], configs: Sequence[Mapping]) -> None:
+    """Load every input the ``configs`` read before the workers fork, so that they share it
+    (``data_for`` caches) instead of each loading its own."""
+    for key in dict.fromkeys(inputs_of(config) for config in configs):
+        data_for(key)
+
+
 def variant_records(kind: str, section: Mapping, variants: Sequence[tuple[str, dict]],
-                    data_for: Callable[[tuple[bool, bool]], Prepared], lrs: Sequence[float],
+                    data_for: Callable[[Inputs], Prepared], lrs: Sequence[float],
                     seeds: Sequence[int], workers: int) -> list[dict]:
     """Train each (name, settings) variant of ``section`` as the module says; ``data_for``
-    gives the prepared data for a variant's (``standardise``, ``scale_pixels``). One record
+    gives (and caches) the prepared data a run reads (``inputs_of``). One record
     per variant: name, settings, the chosen lr, validation accuracy per candidate lr (None:
     diverged), and per seed the validation and test accuracy and the last epoch's training
     loss, with means and standard deviations."""
     def run(task: tuple[int, float, int]) -> dict | None:
         index, lr, seed = task
         config = overlaid(section, {**variants[index][1], "lr": lr, "seed": seed})
-        data = data_for((bool(config["standardise"]), bool(config["scale_pixels"])))
+        data = data_for(inputs_of(config))
         model, history = train_classifier(kind, config, data, train_curves=False)
         if history.diverged:
             return None
@@ -47,6 +58,7 @@ def variant_records(kind: str, section: Mapping, variants: Sequence[tuple[str, d
                 "test_accuracy": test.accuracy, "final_train_loss": history.train_loss[-1]}
 
     first, others = seeds[0], list(seeds[1:])
+    prepared(data_for, [overlaid(section, settings) for _, settings in variants])
     scans = fork_map(run, [(i, lr, first) for i in range(len(variants)) for lr in lrs], workers)
     chosen = []
     for i in range(len(variants)):
@@ -144,20 +156,21 @@ def paired(a: Sequence[float | None], b: Sequence[float | None]) -> dict:
 
 
 def recipe_scores(kind: str, recipes: Sequence[tuple[str, dict]],
-                  data_for: Callable[[tuple[bool, bool]], Prepared], seeds: Sequence[int],
+                  data_for: Callable[[Inputs], Prepared], seeds: Sequence[int],
                   workers: int) -> list[list[dict | None]]:
     """Each complete recipe trained with each seed, over ``workers`` processes: per recipe, per
     seed, its final validation and test accuracy (None where the run diverged)."""
     def run(task: tuple[int, int]) -> dict | None:
         index, seed = task
         config = {**recipes[index][1], "seed": seed}
-        data = data_for((bool(config["standardise"]), bool(config["scale_pixels"])))
+        data = data_for(inputs_of(config))
         model, history = train_classifier(kind, config, data, train_curves=False)
         if history.diverged:
             return None
         return {"val_accuracy": history.val_accuracy[-1],
                 "test_accuracy": bn.evaluate(model, data.x["test"], data.y["test"]).accuracy}
 
+    prepared(data_for, [settings for _, settings in recipes])
     flat = fork_map(run, [(i, s) for i in range(len(recipes)) for s in seeds], workers)
     return [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(recipes))]
 
@@ -179,7 +192,7 @@ def column(record: dict, key: str) -> list[float | None]:
 
 
 def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mapping,
-                     data_for: Callable[[tuple[bool, bool]], Prepared],
+                     data_for: Callable[[Inputs], Prepared],
                      workers: int) -> tuple[dict, str]:
     """The ladder of ``kind`` (conf/ablation): rung 0 is the original attempt's recipe
     (``ablation[kind].original``, every knob named, so a knob added to the model never leaks
@@ -255,7 +268,7 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
 
 
 def sigma_outputs(section: Mapping, best: Mapping, sigma: Mapping,
-                  data_for: Callable[[tuple[bool, bool]], Prepared],
+                  data_for: Callable[[Inputs], Prepared],
                   workers: int) -> tuple[dict, str]:
     """The linear classifier at its chosen point with each initialisation: the study's default
     (``init_std`` null, PyTorch's uniform) and W ~ N(0, s^2) for each s in ``sigma.values``, at

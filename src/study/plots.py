@@ -259,7 +259,7 @@ def waterfall(start: tuple[str, float], steps: list[tuple[str, float, float | No
     written above it."""
     fig, ax = plt.subplots(figsize=(max(7.0, 0.8 * (len(steps) + 1) + 1.5), 4.8))
     label, level = start
-    levels = [level]
+    levels = [level]  # and every interval's ends, so the axis shows them whole
     ax.plot([-0.4, 0.4], [level, level], color="0.3", linewidth=3)
     ax.text(0, level, f"{level:.2f}", ha="center", va="bottom", fontsize=8)
     for i, (_, change, low, high) in enumerate(steps, start=1):
@@ -269,9 +269,9 @@ def waterfall(start: tuple[str, float], steps: list[tuple[str, float, float | No
             ax.errorbar(i, level + change, yerr=[[change - low], [high - change]], fmt="none",
                         ecolor="black", capsize=3)
             top = max(top, level + high)
+            levels += [level + low, level + high]
         ax.text(i, top, f"{change:+.2f}", ha="center", va="bottom", fontsize=8)
         level += change
-        levels.append(level)
     ax.set_xticks(range(len(steps) + 1), [label, *(s[0] for s in steps)], rotation=30,
                   ha="right", fontsize=8)
     span = max(levels) - min(levels)

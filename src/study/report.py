@@ -75,6 +75,15 @@ def verdict(change: dict) -> str:
     return "beyond the noise" if change["low"] > 0 or change["high"] < 0 else "within the noise"
 
 
+def prediction_interval(row: dict, n: int) -> tuple[float, float]:
+    """The 95% interval a further seed's value would fall in, from ``n`` seeds' mean and sample
+    standard deviation (t distribution)."""
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, n - 1) * row["sd"] * (1 + 1 / n) ** 0.5
+    return row["mean"] - half, row["mean"] + half
+
+
 def bold_if(text: str, condition: bool) -> str:
     return f"**{text}**" if condition else text
 
@@ -92,7 +101,8 @@ TEMPLATES.filters.update({name: (lambda value, spec=spec: format(value, spec))
                           for name, spec in NUMBER_FORMATS.items()})
 TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, setting=setting, settings=settings,
                          bracketed=bracketed, bold_if=bold_if, points=points,
-                         change_interval=change_interval, verdict=verdict)
+                         change_interval=change_interval, verdict=verdict,
+                         prediction_interval=prediction_interval)
 TEMPLATES.globals.update(MODELS=MODELS, CNN=CNN, C0_RUNS=C0_RUNS)
 TEMPLATES.tests["last_is_zero"] = lambda values: values[-1] == 0
 TEMPLATES.tests["matching"] = lambda text, pattern: re.search(pattern, text) is not None
