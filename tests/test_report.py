@@ -224,7 +224,7 @@ def derived_numbers(results) -> list[float]:
     seeds = len(PARAMS["replicate"]["seeds"])
     for row in results.replication["replication"]:  # classes: how many seeds give it
         numbers.append(round(row["mean"] * seeds))
-    zero = results.replication["metrics"]["linear"]["sweep_mean_train_zero_gradient_share"]
+    zero = [row["train_zero_gradient_share"] for row in results.replication["sweep"]]
     numbers.append(zero.index(1.0) + 1 if 1.0 in zero else 0)  # the point from which it stays 1
     observed = PARAMS["replicate"]["mlp"]
     numbers.append(observed["observations"]["large_batch"]["batch_size"] / observed["batch_size"])

@@ -29,24 +29,28 @@ SET_AS = {"linear.lr": "linear.grid.lr", "linear.lambda": "linear.grid.lambda",
 # What the issue asks of each kind of numeric knob, by the last part of its key: stated here
 # independently of study.validate, so a rule that is too lax fails.
 KIND_BY_NAME = {
-    "positive": {"lr", "C", "tol", "fd_step"},
+    "positive": {"lr", "C", "tol", "fd_step", "scale"},
     "non_negative": {"lambda"},
     "non_negative_or_null": {"init_std"},
     "count": {"epochs", "max_epochs", "max_iter", "batch_size", "hidden", "n_images",
               "out_channels", "kernel_size", "memory", "final_seeds", "workers", "channels",
               "check_every"},
     "index": {"seed", "split_seed", "init_seed", "padding", "shift"},
-    "fraction": {"fraction", "values", "lr_decay", "val_fraction"},
+    "fraction": {"fraction", "values", "lr_decay", "val_fraction", "shares"},
     "momentum": {"momentum"},
 }
 STRUCTURED = {"scalar.points", "blur.kernel"}  # lists of numbers with their own tests below
-KIND_BY_KEY = {"ablation.epochs.linear": "count", "ablation.epochs.mlp": "count",
-               "ablation.lrs": "positive", "ablation.seeds": "index",
+KIND_BY_KEY = {"ablation.seeds": "index", "replicate.seeds": "index",
+               "replicate.split.test_size": "fraction", "replicate.split.random_state": "index",
+               "replicate.linear.sweep.size": "count",
+               "replicate.linear.sweep.other_sizes": "count",
+               "replicate.linear.sweep.lrs": "positive",
+               "replicate.linear.sweep.lambdas": "non_negative",
                "sigma.values": "non_negative", "sigma.seeds": "index"}
 
 
 def kind_of(key: str) -> str | None:
-    if key.startswith("report.original."):  # results quoted from the original attempt
+    if key.startswith(("report.original.", "replicate.original.")):  # the original's results
         return "non_negative"
     if key in KIND_BY_KEY:
         return KIND_BY_KEY[key]

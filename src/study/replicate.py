@@ -675,7 +675,8 @@ def _mean(values) -> float:
 
 
 def metrics(rows, linear, notebooks, observations, size_fit, points, sk) -> dict:
-    """metrics.json: numbers only (DVC metrics)."""
+    """metrics.json: numbers only (DVC metrics), a list as a mapping from its index (a sweep
+    point, a share's position) so that `dvc metrics diff` compares each."""
     final = {name: {s: _mean([r["candidates"][name][s]["accuracy"] for r in linear])
                     for s in ("train", "val", "test")}
              for name in linear[0]["candidates"]}
@@ -683,21 +684,22 @@ def metrics(rows, linear, notebooks, observations, size_fit, points, sk) -> dict
         "reproduced": int(sum(r[6] for r in rows)), "rows": len(rows),
         "linear": {
             "candidates_mean_accuracy": final,
-            "sweep_mean_val_accuracy": [_mean([r["sweep"][k]["accuracy"] for r in linear])
-                                        for k in range(len(points))],
-            "sweep_mean_train_zero_gradient_share": [
-                _mean([r["sweep"][k]["train_zero_gradient_share"] for r in linear])
-                for k in range(len(points))],
+            "sweep_mean_val_accuracy": {str(k): _mean([r["sweep"][k]["accuracy"]
+                                                       for r in linear])
+                                        for k in range(len(points))},
+            "sweep_mean_train_zero_gradient_share": {
+                str(k): _mean([r["sweep"][k]["train_zero_gradient_share"] for r in linear])
+                for k in range(len(points))},
             "sweep_size_fit_max_log_error": size_fit,
-            "fractions_mean_test_accuracy": [_mean([r["fractions"][i]["test"]["accuracy"]
-                                                    for r in linear])
-                                             for i in range(len(linear[0]["fractions"]))],
+            "fractions_mean_test_accuracy": {str(i): _mean([r["fractions"][i]["test"]["accuracy"]
+                                                            for r in linear])
+                                             for i in range(len(linear[0]["fractions"]))},
         },
         "mlp": {
             "test_accuracy_mean": _mean([r["final"]["test"]["accuracy"] for r in notebooks]),
-            "fractions_mean_test_accuracy": [_mean([r["fractions"][i]["test"]["accuracy"]
-                                                    for r in notebooks])
-                                             for i in range(len(notebooks[0]["fractions"]))],
+            "fractions_mean_test_accuracy": {str(i): _mean([r["fractions"][i]["test"]["accuracy"]
+                                                            for r in notebooks])
+                                             for i in range(len(notebooks[0]["fractions"]))},
             "observations": {name: {
                 "test_accuracy_mean": _mean([r["test"]["accuracy"] for r in recs]),
                 "max_running_train_accuracy": float(max(max(r["running_train_accuracy"])

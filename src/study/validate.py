@@ -214,19 +214,40 @@ RULES: dict[str, Check] = {
     # _relations checks they name knobs of the model
     **{f"ablation.{m}.{part}": each(rung, empty=part == "beyond") for m in ("linear", "mlp")
        for part in ("rungs", "beyond")},
+    # the replication of the original attempt (conf/replicate)
     "replicate.seeds": each(SEED),
     "replicate.dtype": DTYPE,
     "replicate.split.test_size": interval(0, 1, closed_low=False, closed_high=False),
     "replicate.split.random_state": SEED,
     "replicate.linear.init_std": check_non_negative,
     "replicate.linear.batch_size": integer(1),
+    **{f"replicate.linear.{part}.{key}": check for part in ("defaults", "candidates.*",
+                                                            "fractions")
+       for key, check in (("lr", check_positive), ("lambda", check_non_negative),
+                          ("epochs", integer(1)))},
+    "replicate.linear.sweep.lrs": each(check_positive),
+    "replicate.linear.sweep.lambdas": each(check_non_negative),
+    "replicate.linear.sweep.epochs": integer(1),
     "replicate.linear.sweep.size": integer(1),
+    "replicate.linear.sweep.other_sizes": each(integer(1), empty=True),
+    "replicate.linear.final_recipe": text,  # _relations: one of the candidates
+    "replicate.linear.candidates.*.about": text,
+    "replicate.linear.candidates.*.start": one_of("fresh", "swept"),
+    "replicate.linear.fractions.shares": each(PROBABILITY_LIKE),
     "replicate.mlp.hidden": integer(1),
     "replicate.mlp.init_std": check_non_negative,
     "replicate.mlp.lr": check_positive,
     "replicate.mlp.batch_size": integer(1),
     "replicate.mlp.epochs": integer(1),
+    "replicate.mlp.fractions.shares": each(PROBABILITY_LIKE),
+    "replicate.mlp.observations.*.batch_size": integer(1),
+    "replicate.mlp.observations.*.scale": check_positive,  # what the pixels are divided by
+    "replicate.mlp.observations.*.epochs": integer(1),
+    "replicate.mlp.observations.*.lr": check_positive,
     "replicate.sklearn.run": boolean,
+    "replicate.original.*": check_non_negative,  # the original's printed numbers
+    **{f"replicate.original.{key}": each(check_non_negative)
+       for key in ("linear_sweep_val_accuracy", "linear_sweep_val_loss")},
     "sigma.values": each(check_non_negative),
     "sigma.seeds": each(SEED),
     "report.original.*": check_non_negative,  # the original attempt's results, as quoted
@@ -302,6 +323,13 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
             problems.append((f"ablation.{model}.original", f"ablation.{model}.original must "
                              f"name every knob of {model} but {sorted(LADDER_CHOOSES)}; add "
                              f"{unnamed} with the original attempt's values"))
+    linear = (cfg.get("replicate") or {}).get("linear") if isinstance(cfg.get("replicate"),
+                                                                        Mapping) else None
+    if isinstance(linear, Mapping) and isinstance(linear.get("candidates"), Mapping) \
+            and linear.get("final_recipe") not in linear["candidates"]:
+        problems.append(("replicate.linear.final_recipe", "replicate.linear.final_recipe must "
+                         f"name one of replicate.linear.candidates {sorted(linear['candidates'])}"
+                         f", got {linear.get('final_recipe')!r}"))
     for model in ("linear", "mlp", "cnn"):
         section = cfg.get(model) if isinstance(cfg.get(model), Mapping) else {}
         if section.get("standardise") is True and section.get("scale_pixels") is False:
