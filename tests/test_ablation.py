@@ -95,11 +95,17 @@ def test_the_ladder_climbs_from_the_original_to_the_study_s_recipe_over_paired_s
     assert len(outputs["linear.csv"].rows) == 33 and "bias=true" in summary
 
 
-def test_a_ladder_that_stops_short_of_the_study_s_recipe_says_which_knobs(data_for):
-    spec = ladder_spec(rungs=["scale_pixels", "l2_per"])
-    with pytest.raises(ValueError, match="add rungs that change these knobs") as error:
-        ablation_outputs("linear", SECTION, {"lr": 0.05, "lambda": 1e-4}, spec, data_for, 1)
-    assert "'standardise'" in str(error.value) and "'lr_decay'" in str(error.value)
+def test_a_ladder_that_stops_short_of_the_study_s_recipe_climbs_the_rest_in_one_rung(data_for):
+    """As when an experiment changes a knob no rung names (dvc exp run -S mlp.hidden=50)."""
+    spec = ladder_spec(rungs=["scale_pixels", "l2_per"], beyond=[])
+    study = {**SECTION, "epochs": 1, "batch_size": 64}
+    best = {"lr": 0.05, "lambda": 1e-4}
+    result = ablation_outputs("linear", study, best, spec, data_for, 1)[0]["linear.json"]
+    last = result["ladder"][-1]
+    assert result["study_rung"] == 3 and last["name"].startswith("the rest of the study's")
+    assert {"standardise", "lr_decay", "gradient"} <= set(last["changes"])
+    assert last["settings"] == {**{k: v for k, v in study.items()
+                                   if k not in ("grid", "seed", "final_seeds")}, **best}
 
 
 def test_a_paired_interval_follows_the_t_distribution():

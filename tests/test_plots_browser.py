@@ -25,7 +25,9 @@ import pytest
 import yaml
 from dvc_render.base import Renderer
 from dvc_render.image import ImageRenderer
-from helpers import ROOT, needs_mirror, readme_blocks, run
+from helpers import PARAMS, ROOT, needs_mirror, readme_blocks, run
+
+from study.figures import interpolate
 
 VEGA_SCRIPTS = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js",
                 "vega-embed/build/vega-embed.min.js")
@@ -152,7 +154,8 @@ def declared_plots() -> list[dict]:
     <div> (from the entry's name: the plot's title, or the image's path) and whether it is an
     image."""
     entries = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
-    names = [entry if isinstance(entry, str) else next(iter(entry)) for entry in entries]
+    names = [interpolate(entry, PARAMS) if isinstance(entry, str) else next(iter(entry))
+             for entry in entries]  # an image is named by its path, ${paths.*} filled in
     return [{"id": Renderer.remove_special_chars(name), "image": ImageRenderer.matches(name)}
             for name in names]
 

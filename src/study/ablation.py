@@ -196,29 +196,34 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
                      workers: int) -> tuple[dict, str]:
     """The ladder of ``kind`` (conf/ablation): rung 0 is the original attempt's recipe
     (``ablation[kind].original``, every knob named, so a knob added to the model never leaks
-    into it); each rung of ``rungs`` changes what it names (rung_changes), so the last is this
-    study's recipe; ``beyond`` rungs go on from there. Every rung runs the same seeds, and
-    each change is judged by its paired difference in VALIDATION accuracy with a 95% interval
-    (the test set takes no part in a verdict; its paired difference is reported as the
-    outcome). The leave-one-out undoes each change alone in the study's recipe, since a
+    into it); each rung of ``rungs`` changes what it names (rung_changes), and a last rung sets
+    whatever else differs from this study's recipe (a knob changed by an experiment, say), so
+    that the ladder ends at that recipe; ``beyond`` rungs go on from there. Every rung runs the
+    same seeds, and each change is judged by its paired difference in VALIDATION accuracy with
+    a 95% interval (the test set takes no part in a verdict; its paired difference is reported
+    as the outcome). The leave-one-out undoes each change alone in the study's recipe, since a
     cumulative ladder depends on its order. Writes <kind>.json and <kind>.csv under
     reports/ablation/; returns them and a summary."""
     spec, seeds = ablation[kind], [int(s) for s in ablation["seeds"]]
     original = dict(spec["original"])
     steps = [("original", {}, original)]
-    for rung in [*spec["rungs"], *spec["beyond"]]:
-        changes = rung_changes(rung, section, best)
-        steps.append((rung_name(rung), changes, {**steps[-1][2], **changes}))
-    study = steps[len(spec["rungs"])][2]
+
+    def climb(changes: dict, name: str) -> None:
+        steps.append((name, changes, {**steps[-1][2], **changes}))
+
+    for rung in spec["rungs"]:
+        climb(rung_changes(rung, section, best), rung_name(rung))
     recipe = {**{k: v for k, v in section.items() if k not in ("grid", "final_seeds", "seed")},
               **{k: best[k] for k in section["grid"]}}
-    if study != recipe:
-        differ = sorted(k for k in recipe if study.get(k) != recipe[k])
-        raise ValueError(f"ablation.{kind}: the rungs end at {({k: study.get(k) for k in differ})}"
-                         f", not at the study's recipe ({({k: recipe[k] for k in differ})}): "
-                         "add rungs that change these knobs")
+    rest = {k: v for k, v in recipe.items() if steps[-1][2].get(k) != v}
+    if rest:
+        climb(rest, f"the rest of the study's recipe: {settings_name(rest)}")
+    at_study = len(steps) - 1
+    study = steps[at_study][2]
+    for rung in spec["beyond"]:
+        climb(rung_changes(rung, section, best), rung_name(rung))
     undone, kept = [], []  # a change that cannot be undone alone is kept, with the reason
-    for name, changes, _ in steps[1:len(spec["rungs"]) + 1]:
+    for name, changes, _ in steps[1:at_study + 1]:
         settings = {**study, **{k: original[k] for k in changes}}
         if settings["standardise"] and not settings["scale_pixels"]:
             kept.append({"name": name, "reason": "standardised inputs do not depend on the "
@@ -234,7 +239,7 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
             record["change"] = {key: paired(column(before, key), column(record, key))
                                 for key in ("val_accuracy", "test_accuracy")}
         ladder_records.append(record)
-    final = ladder_records[len(spec["rungs"])]
+    final = ladder_records[at_study]
     leave_one_out = []
     for (name, settings), scores in zip(undone, runs[len(steps):], strict=True):
         record = scored(name, settings, scores, seeds)
@@ -242,8 +247,9 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
         record["loss"] = {key: paired(column(record, key), column(final, key))
                           for key in ("val_accuracy", "test_accuracy")}
         leave_one_out.append(record)
+    # a rung identical on every seed (a reparametrisation) has no width to speak of
     widths = [r["change"]["val_accuracy"]["half_width"] for r in ladder_records[1:]
-              if r["change"]["val_accuracy"]["half_width"] is not None]
+              if r["change"]["val_accuracy"]["half_width"]]
     rows = [[r["name"], int(seed), run["val_accuracy"], run["test_accuracy"]]
             for r in ladder_records for seed, run in r["seeds"].items() if run is not None]
     waterfall = [[ladder_records[0]["name"], *[100 * ladder_records[0]["test_accuracy_mean"]] * 2,
@@ -257,7 +263,7 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
     summary = ", ".join(f"{r['name']} {r['test_accuracy_mean']:.4f}"
                         if r["test_accuracy_mean"] is not None else f"{r['name']} diverged"
                         for r in ladder_records)
-    return {f"{kind}.json": {"seeds": seeds, "ladder": ladder_records,
+    return {f"{kind}.json": {"seeds": seeds, "ladder": ladder_records, "study_rung": at_study,
                              "leave_one_out": leave_one_out, "not_undone": kept,
                              # the median 95% half-width of a rung's paired validation change:
                              # about the smallest change these seeds tell from noise

@@ -566,6 +566,10 @@ def replication_outputs(data: RawMnist, cfg: Mapping, report_original: Mapping,
                            float(orig["linear_training_cell_val_accuracy"]),
                            [pct * x["accuracy"] for x in cell],
                            "assumed train() defaults from a fresh model (the cell is lost)"))
+    rows.append(number_row("linear lost 'Training' cell val loss",
+                           float(orig["linear_training_cell_val_loss"]),
+                           [x["loss"] for x in cell],
+                           "the same runs: mean per-image loss on raw-pixel scores"))
     shares = list(report_original["fraction_shares"])
     for i, share in enumerate(shares):
         rows.append(number_row(f"linear fraction {share}% test acc %",
@@ -579,6 +583,10 @@ def replication_outputs(data: RawMnist, cfg: Mapping, report_original: Mapping,
                            [pct * r["final"]["test"]["accuracy"] for r in notebooks],
                            "fresh MLP, x/255, N(0,1e-3^2), summed gradients, SGD lr 0.01, "
                            "batch 64, 10 epochs"))
+    rows.append(number_row("MLP test loss", float(orig["mlp_test_loss"]),
+                           [r["final"]["test"]["loss"] for r in notebooks],
+                           "the same runs: mean per-image loss (the original printed the mean "
+                           "of its batches' means)", decimals=4))
     for end in ("best", "worst"):
         rows.append(class_row(f"MLP {end} class", int(report_original[f"mlp_{end}_class"]),
                               [r["final"]["test"][f"{end}_class"] for r in notebooks],

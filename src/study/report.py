@@ -72,6 +72,8 @@ def verdict(change: dict) -> str:
     """Whether a paired change's 95% interval excludes zero."""
     if change["low"] is None:
         return "too few pairs to tell"
+    if change["low"] == change["high"] == 0:
+        return "identical on every seed"
     return "beyond the noise" if change["low"] > 0 or change["high"] < 0 else "within the noise"
 
 
