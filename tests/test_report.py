@@ -26,6 +26,7 @@ from study.report import (
     README,
     links,
     missing_links,
+    prediction_interval,
     readme_block,
     replace_block,
     report_markdown,
@@ -170,7 +171,8 @@ def test_the_c0_stand_in_is_named_and_the_untrained_difference_never_compared(co
     assert "stand-in" in report and "stand-in" in readme
     untrained = f"{PARAMS['report']['original']['c0_untrained_max_signed_difference']:g}"
     for text in (report, block):
-        lines = [line for line in text.splitlines() if untrained in line]
+        alone = re.compile(rf"(?<![\w.]){re.escape(untrained)}(?![\w.])")  # not 1.93e+05
+        lines = [line for line in text.splitlines() if alone.search(line)]
         assert all(not line.startswith("|") and "before any training step" in line
                    for line in lines), lines
 
@@ -221,7 +223,16 @@ def derived_numbers(results) -> list[float]:
         first, last = clf.fraction[0], clf.fraction[-1]
         numbers.append((last["test_accuracy"] - first["test_accuracy"])
                        / np.log2(last["n_train"] / first["n_train"]))
+    for ladder in results.ablation.values():  # paired changes and their intervals, in points
+        for record in ladder["ladder"][1:] + ladder["leave_one_out"]:
+            for change in (record.get("change") or record["loss"]).values():
+                numbers += [100 * change[k] for k in ("mean", "low", "high")
+                            if change[k] is not None]
+    numbers.append(results.data["idx"]["counts"]["train"] + results.data["idx"]["counts"]["val"])
     seeds = len(PARAMS["replicate"]["seeds"])
+    for row in results.replication["replication"]:  # a further seed's interval, for misses
+        if row["sd"]:
+            numbers += list(prediction_interval(row, seeds))
     for row in results.replication["replication"]:  # classes: how many seeds give it
         numbers.append(round(row["mean"] * seeds))
     zero = [row["train_zero_gradient_share"] for row in results.replication["sweep"]]
@@ -366,6 +377,7 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     assert stage["outs"] == {REPORT: {"cache": False}, layout.figures(reports): {"cache": False}}
     # the settings the report reads
     assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "cnn", "c0",
+                               "replicate",
                                "blur.pick", "ablation", "sigma.seeds"}
 
 
