@@ -1,0 +1,37 @@
+"""study.stats against scipy: the Wilson interval and McNemar's exact test."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from study.stats import mcnemar, wilson_interval
+
+
+@pytest.mark.parametrize("correct, n", [(9251, 10000), (0, 10), (10, 10), (1, 3), (980, 1000)])
+def test_wilson_matches_scipy(correct, n):
+    expected = stats.binomtest(correct, n).proportion_ci(method="wilson")
+    assert wilson_interval(correct, n) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+@pytest.mark.parametrize("correct, n", [(-1, 10), (11, 10), (0, 0)])
+def test_wilson_refuses_impossible_counts(correct, n):
+    with pytest.raises(ValueError, match="correct <= n"):
+        wilson_interval(correct, n)
+
+
+def test_mcnemar_matches_a_binomial_test_on_the_discordant_images():
+    rng = np.random.default_rng(0)
+    a = rng.random(5000) < 0.92
+    b = np.where(rng.random(5000) < 0.1, ~a, a)  # B disagrees with A on about a tenth
+    result = mcnemar(a, b)
+    assert result["only_a_right"] == np.sum(a & ~b) and result["only_b_right"] == np.sum(~a & b)
+    n = result["only_a_right"] + result["only_b_right"]
+    assert result["p_value"] == pytest.approx(stats.binomtest(result["only_a_right"], n).pvalue,
+                                              rel=1e-9)
+
+
+def test_mcnemar_of_identical_classifiers_is_one_and_shapes_must_agree():
+    right = np.array([True, False, True])
+    assert mcnemar(right, right) == {"only_a_right": 0, "only_b_right": 0, "p_value": 1.0}
+    with pytest.raises(ValueError, match="one length"):
+        mcnemar(right, right[:2])
