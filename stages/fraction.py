@@ -1,10 +1,10 @@
-"""fraction: the data-fraction bonus. Retrain a classifier with its select stage's
-hyperparameters on a seeded random subset of the train split at each share of
-conf/fraction's values (side by side over `workers` processes) and report the test accuracy
-against the share used.
+"""fraction: the data-fraction bonus. Retrain a classifier with its sweep's chosen
+hyperparameters on a seeded random subset of the train split at each share of conf/fraction's
+values, with each of its seeds and the whole set's number of steps (side by side over
+`workers` processes), and report the test accuracy against the share used.
 
-Outputs under reports/<model>/: fraction.json ({fraction: test accuracy}, a diverged fraction
-left out), fraction.csv.
+Outputs under reports/<model>/: fraction.json (per share, the test and validation accuracies'
+mean and standard deviation over the seeds), fraction.csv (one row per run).
 """
 
 
@@ -21,7 +21,8 @@ def main(cfg: Settings) -> None:
     data = load_prepared(cfg.paths.idx, section.dtype, section.standardise,
                          section.scale_pixels)
     outputs, summary = fraction_outputs(cfg.model, section, read_json(f"{out}/best.json"), data,
-                                        list(cfg.fraction["values"]), cfg.fraction.seed,
+                                        list(cfg.fraction["values"]),
+                                        list(cfg.fraction.seeds),
                                         cfg.workers)
     write_outputs(out, outputs)
     print(f"fraction@{cfg.model}: {summary}", flush=True)

@@ -12,6 +12,7 @@ from study.classify import (
     best_point,
     build_model,
     final_outputs,
+    equal_steps,
     fraction_outputs,
     fraction_subset,
     grid_points,
@@ -160,21 +161,36 @@ def test_a_sweep_in_a_process_pool_gives_the_bits_of_its_points_run_one_by_one(t
 
 
 def test_the_fraction_runs_in_a_pool_are_tabulated_in_order(tiny_data):
-    args = ("mlp", tiny_section("mlp"), {"lr": 0.05}, tiny_data, [1.0, 0.5], 0)
+    args = ("mlp", {**tiny_section("mlp"), "epochs": 2}, {"lr": 0.05}, tiny_data, [1.0, 0.5],
+            [0, 1])
     pooled, _ = fraction_outputs(*args, workers=2)
     assert pooled == fraction_outputs(*args, workers=1)[0]
     n = len(tiny_data.y["train"])
-    assert [row[:2] for row in pooled["fraction.csv"].rows] == [(1.0, n), (0.5, round(n / 2))]
+    # per share and seed; half the images take twice the epochs: the same number of steps
+    assert [row[:4] for row in pooled["fraction.csv"].rows] == [
+        (1.0, 0, n, 2), (1.0, 1, n, 2), (0.5, 0, round(n / 2), 4), (0.5, 1, round(n / 2), 4)]
     assert list(pooled["fraction.json"]) == ["1.0", "0.5"]
+    rows = list(pooled["fraction.csv"].rows)
+    assert pooled["fraction.json"]["0.5"]["test"]["accuracy_mean"] == pytest.approx(
+        np.mean([row[5] for row in rows[2:]]))
+
+
+def test_a_share_takes_the_whole_sets_steps_and_learning_rate_schedule():
+    section = {**tiny_section("linear"), "epochs": 3, "lr_decay": 0.8}
+    tenth = equal_steps(section, 0.1)
+    assert tenth["epochs"] == 30
+    # the learning rate after all the epochs is the whole set's after its 3
+    assert tenth["lr_decay"] ** tenth["epochs"] == pytest.approx(0.8 ** 3)
+    assert equal_steps(section, 1.0)["epochs"] == 3
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # diverging, as meant
 def test_a_diverged_fraction_is_tabulated_but_has_no_metric(tiny_data):
     # lr 1e50 with lambda 1: the L2 penalty alone multiplies the weights by about -2e50 a step
     section = {**tiny_section("linear"), "lambda": 1.0, "epochs": 2}
-    outputs, summary = fraction_outputs("linear", section, {"lr": 1e50}, tiny_data, [1.0], 0)
+    outputs, summary = fraction_outputs("linear", section, {"lr": 1e50}, tiny_data, [1.0], [0])
     assert outputs["fraction.json"] == {}  # a metric is a number: no null
-    assert [row[2] for row in outputs["fraction.csv"].rows] == [None]
+    assert [row[-1] for row in outputs["fraction.csv"].rows] == [None]
     assert "test accuracy diverged" in summary
 
 
@@ -185,19 +201,18 @@ def comparable(outputs: dict) -> dict:
 
 
 def test_the_cnn_tests_the_model_it_chose_as_the_final_stage_would_retrain_it(tiny_data):
-    section = {**tiny_section("cnn"), "grid": {"lr": [0.05, 0.01]}}
+    section = {**tiny_section("cnn"), "grid": {"lr": [0.05, 0.01]}, "final_seeds": 2}
     outputs, summary = sweep_and_final_outputs("cnn", section, tiny_data, workers=2)
     pooled = comparable(outputs)
     assert pooled == comparable(sweep_and_final_outputs("cnn", section, tiny_data, workers=1)[0])
     best = pooled["best.json"]
     assert best["val_accuracy"] == max(  # chosen on validation
         r["value"] for r in pooled["heatmap.json"] if r["metric"] == "val accuracy")
-    retrained = comparable(final_outputs("cnn", {**section, "final_seeds": 1}, best, tiny_data,
-                                         workers=1)[0])
+    retrained = comparable(final_outputs("cnn", section, best, tiny_data, workers=1)[0])
     assert {k: v for k, v in retrained.items() if k in pooled} == {
         k: v for k, v in pooled.items() if k in retrained}  # metrics, curves, per class, ...
     assert {"metrics.json", "curves.csv", "confusion.csv"} <= set(retrained)
-    assert list(pooled["metrics.json"]["seeds"]) == ["0"]
+    assert list(pooled["metrics.json"]["seeds"]) == ["0", "1"]  # and the other seeds' spread
     assert pooled["metrics.json"]["best"] == {"lr": best["lr"]}
     assert "chosen on validation" in summary
     assert {"weights.png", "mistakes.png"} <= set(outputs)  # the first-layer filters, drawn

@@ -34,9 +34,10 @@ CONTRACT = {
     ("mlp", "metrics.json"): [*CLASSIFIER_METRICS, "best.batch_size", *SEED_SPREAD],
     ("mlp", "info.json"): INFO,
     ("mlp", "fraction.json"): FRACTIONS,
-    ("cnn", "metrics.json"): CLASSIFIER_METRICS,
+    ("cnn", "metrics.json"): [*CLASSIFIER_METRICS, *SEED_SPREAD],
     ("cnn", "info.json"): INFO,
-    ("sklearn", "metrics.json"): ["train.accuracy", "val.accuracy", "test.accuracy"],
+    ("sklearn", "metrics.json"): ["train.accuracy", "val.accuracy", "test.accuracy",
+                                  "at_our_lambda.test.accuracy"],
     ("scalar", "gradients.json"): ["0.point", "0.expression", "0.f", "0.grad", "0.fd_rel_error"],
     ("blur", "metrics.json"): ["max_abs_diff_vs_reference"],
     ("replicate", "metrics.json"): ["reproduced", "rows", "linear.candidates_mean_accuracy",
@@ -52,10 +53,12 @@ def contract_paths(reports: str) -> dict[tuple[str, str], str]:
     return {(name, file): layout.output(reports, name, file) for name, file in CONTRACT}
 
 
-LINEAR_MIN_TEST_ACCURACY = 0.925
-LINEAR_MAX_GAP_TO_SKLEARN = 0.003
-MLP_MIN_TEST_ACCURACY = 0.98
-CNN_MIN_TEST_ACCURACY = 0.992
+# Loose regression floors on VALIDATION accuracy (the test set gates nothing, so no choice of
+# ours can be steered by it), each at least half a point below the committed result
+# (tests/test_bars.py holds that margin): they catch a broken pipeline, not a tuned number.
+VAL_ACCURACY_FLOORS = {"linear": 0.91, "mlp": 0.975, "cnn": 0.98}
+LINEAR_MAX_VAL_GAP_TO_SKLEARN = 0.005  # ours may trail scikit-learn's by at most this
+GATE_MARGIN = 0.005  # how far above each floor the committed results must sit
 SCALAR_MAX_FD_REL_ERROR = 1e-6
 BLUR_MAX_ABS_DIFF = 1e-12
 C0_MAX_RELATIVE_WEIGHT_ERROR = 1e-4  # for the curvature-aware optimiser (cg)
@@ -139,23 +142,22 @@ def non_numeric_metrics(root: Path) -> list[str]:
             for key, value in not_numbers(read_json(root / name))]
 
 
+def gates(loaded: dict) -> list[tuple[str, float, float]]:
+    """(what, value, floor) of each accuracy bar over the results in ``loaded``: each model's
+    validation accuracy, and ours against scikit-learn's on validation."""
+    val = {name: loaded[name, "metrics.json"]["val"]["accuracy"] for name in VAL_ACCURACY_FLOORS}
+    sklearn = loaded["sklearn", "metrics.json"]["val"]["accuracy"]
+    return [*((f"{name} validation accuracy", val[name], floor)
+              for name, floor in VAL_ACCURACY_FLOORS.items()),
+            ("linear validation accuracy minus scikit-learn's", val["linear"] - sklearn,
+             -LINEAR_MAX_VAL_GAP_TO_SKLEARN)]
+
+
 def bars_missed(loaded: dict) -> list[str]:
     """The bars the results in ``loaded`` (by (experiment, file), as contract_problems read
     them) miss."""
-    problems = []
-    ours = loaded["linear", "metrics.json"]["test"]["accuracy"]
-    theirs = loaded["sklearn", "metrics.json"]["test"]["accuracy"]
-    if ours < LINEAR_MIN_TEST_ACCURACY:
-        problems.append(f"linear test accuracy {ours:.4f} < {LINEAR_MIN_TEST_ACCURACY}")
-    if ours < theirs - LINEAR_MAX_GAP_TO_SKLEARN:
-        problems.append(f"linear test accuracy {ours:.4f} is more than "
-                        f"{LINEAR_MAX_GAP_TO_SKLEARN} below scikit-learn's {theirs:.4f}")
-    mlp = loaded["mlp", "metrics.json"]["test"]["accuracy"]
-    if mlp < MLP_MIN_TEST_ACCURACY:
-        problems.append(f"MLP test accuracy {mlp:.4f} < {MLP_MIN_TEST_ACCURACY}")
-    cnn = loaded["cnn", "metrics.json"]["test"]["accuracy"]
-    if cnn < CNN_MIN_TEST_ACCURACY:
-        problems.append(f"CNN test accuracy {cnn:.4f} < {CNN_MIN_TEST_ACCURACY}")
+    problems = [f"{gate}: {value:.4f} < {floor:.4f}" for gate, value, floor in gates(loaded)
+                if not value >= floor]
     for entry in loaded["scalar", "gradients.json"]:
         if not (entry["fd_rel_error"] <= SCALAR_MAX_FD_REL_ERROR and math.isfinite(entry["f"])):
             problems.append(f"scalar gradient at {entry['point']}: f {entry['f']}, "

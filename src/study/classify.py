@@ -102,11 +102,14 @@ def cnn(section: Mapping, n_classes: int, rng: np.random.Generator, dtype) -> bn
 
 def train_classifier(kind: str, section: Mapping, data: Prepared,
                      subset: np.ndarray | None = None, progress: Progress | None = None,
-                     train_curves: bool = True) -> tuple[bn.Module, bn.History]:
+                     train_curves: bool = True, val_curves: bool = True
+                     ) -> tuple[bn.Module, bn.History]:
     """Fit a fresh model with the hyperparameters in ``section`` on the train split (or the
     rows ``subset`` of it), validating after every epoch; the train split is measured after
     every epoch too, or with ``train_curves=False`` after the last one only (sweep and
-    fraction points, which need no train curves). Each epoch's scores go to ``progress`` (a bar
+    fraction points, which need no train curves); ``val_curves=False`` validates after the
+    last epoch only (the fraction runs: up to ten times the epochs on a tenth of the images,
+    where validating every epoch would cost as much as training). Each epoch's scores go to ``progress`` (a bar
     on a terminal, a few lines in a log). Seeded: same section, same bytes."""
     rng = np.random.default_rng(int(section["seed"]))
     x, y = data.x["train"], data.y["train"]
@@ -122,9 +125,10 @@ def train_classifier(kind: str, section: Mapping, data: Prepared,
 
     def end_of_epoch(epoch: int) -> bool:
         """Measure, decay the learning rate, report; True (stop) if the model diverged."""
-        measure_train = train_curves or epoch == epochs
-        if history.record_epoch(epoch, model, train=(x, y) if measure_train else None,
-                                validation=(data.x["val"], data.y["val"])):
+        last = epoch == epochs
+        if history.record_epoch(epoch, model, train=(x, y) if train_curves or last else None,
+                                validation=(data.x["val"], data.y["val"])
+                                if val_curves or last else None):
             return True
         scheduler.step()
         if progress is not None:
@@ -305,7 +309,9 @@ def sweep_and_final_outputs(kind: str, section: Mapping, data: Prepared,
     """The sweep and the final model in one pass, for a model too slow to train twice (the
     CNN): every grid point is trained in full with train and validation curves (over
     ``workers`` processes), the best on validation is chosen (selection_outputs' files), and
-    that very model touches the TEST set once (final_outputs' files, one seed)."""
+    that very model touches the TEST set once (final_outputs' files); the chosen point is
+    also retrained with the seeds after its own (``final_seeds`` runs in all), as the final
+    stage does, for the test accuracy's spread."""
     points = grid_points(section["grid"])
 
     def run(point: dict) -> tuple[dict, bn.Module, bn.History]:
@@ -319,7 +325,11 @@ def sweep_and_final_outputs(kind: str, section: Mapping, data: Prepared,
     selection, _ = selection_outputs(section["grid"], records)
     _, model, history = runs[records.index(best_point(records))]
     chosen_section, chosen = with_chosen_point(section, selection["best.json"])
-    outputs, summary = tested_outputs(kind, chosen_section, chosen, model, history, data, [])
+    seed = int(section["seed"])
+    other_seeds = seed_runs(kind, chosen_section, data,
+                            range(seed + 1, seed + int(section["final_seeds"])), workers)
+    outputs, summary = tested_outputs(kind, chosen_section, chosen, model, history, data,
+                                      other_seeds)
     return {**selection, **outputs}, f"{point_name(chosen)} chosen on validation; {summary}"
 
 
@@ -361,6 +371,10 @@ def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
         "confusion.csv": Table(["actual", "predicted", "count"],
                                [(names[a], names[p], n)
                                 for (a, p), n in np.ndenumerate(test.confusion)]),
+        # per test image, in the test set's order: paired tests between classifiers (McNemar)
+        "predictions.csv": Table(["actual", "predicted"], [
+            (names[a], names[p]) for a, p in zip(data.y["test"], bn.train.predict_scores(
+                model, data.x["test"]).argmax(axis=1), strict=True)]),
         "weights.png": weight_figure(kind, model, names),
         "mistakes.png": mistakes_figure(model, data),
     }, summary
@@ -452,34 +466,56 @@ def fraction_subset(n: int, fraction: float, seed: int) -> np.ndarray:
     return seeded_subset(n, max(1, round(n * fraction)), seed)
 
 
-def fraction_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
-                     fractions: list[float], seed: int, workers: int = 1) -> tuple[dict, str]:
-    """The data-fraction bonus: retrain with the chosen point on a seeded subset of the train
-    split at each of ``fractions`` (over ``workers`` processes) and tabulate the test accuracy
-    against the share used: fraction.json ({fraction: test accuracy}, a diverged fraction left
-    out), fraction.csv (a diverged fraction's test accuracy empty); and a summary line."""
-    section, _ = with_chosen_point(section, best)
+def equal_steps(section: Mapping, fraction: float) -> dict:
+    """``section`` for a run on ``fraction`` of the training images that takes as many steps as
+    the whole set's: 1/fraction times the epochs (rounded), the learning rate decayed by
+    lr_decay ** fraction per epoch, so that the schedule per step is the same too."""
+    return overlaid(section, {"epochs": max(1, round(int(section["epochs"]) / fraction)),
+                              "lr_decay": float(section["lr_decay"]) ** fraction})
 
-    def run(fraction: float) -> dict:
-        rows = fraction_subset(len(data.y["train"]), float(fraction), seed)
-        model, history = train_classifier(kind, section, data, subset=rows, train_curves=False)
+
+def fraction_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
+                     fractions: list[float], seeds: list[int], workers: int = 1
+                     ) -> tuple[dict, str]:
+    """The data-fraction bonus: retrain with the chosen point on a seeded subset of the train
+    split at each of ``fractions``, with each of ``seeds`` (the subset's draw, the initial
+    weights and the batch order), each run taking the whole set's number of steps
+    (``equal_steps``), over ``workers`` processes; validated and tested once, at the end.
+    fraction.csv: one row per run (a diverged run's accuracies empty); fraction.json: per
+    fraction, the mean and sample standard deviation of the test and validation accuracies
+    over the seeds that did not diverge (a fraction with none is left out: a metric is a
+    number); and a summary line."""
+    section, _ = with_chosen_point(section, best)
+    runs = [(float(fraction), int(seed)) for fraction in fractions for seed in seeds]
+
+    def run(fraction_seed: tuple[float, int]) -> dict:
+        fraction, seed = fraction_seed
+        rows = fraction_subset(len(data.y["train"]), fraction, seed)
+        config = equal_steps(overlaid(section, {"seed": seed}), fraction)
+        model, history = train_classifier(kind, config, data, subset=rows, train_curves=False,
+                                          val_curves=False)
         test = None if history.diverged else bn.evaluate(model, data.x["test"], data.y["test"])
-        return {"fraction": float(fraction), "n_train": int(len(rows)),
+        return {"fraction": fraction, "seed": seed, "n_train": int(len(rows)),
+                "epochs": int(config["epochs"]),
+                "val_accuracy": history.val_accuracy[-1] if test else None,
                 "test_accuracy": test.accuracy if test else None}
 
     def status(point: dict) -> str:
         accuracy = point["test_accuracy"]
-        return (f"{point['fraction']} ({point['n_train']} training images): test accuracy "
+        return (f"{point['fraction']} seed {point['seed']} ({point['n_train']} training images, "
+                f"{point['epochs']} epochs): test accuracy "
                 + ("diverged" if accuracy is None else f"{accuracy:.4f}"))
 
-    with Progress(f"fraction@{kind}", len(fractions), unit="fraction",
-                  max_lines=len(fractions)) as progress:
-        points = fork_map(run, fractions, workers,
+    with Progress(f"fraction@{kind}", len(runs), unit="run", max_lines=len(runs)) as progress:
+        points = fork_map(run, runs, workers,
                           on_result=lambda i, point: progress.update(i, status(point)))
-    # a diverged run has no test accuracy, so no metric (a metric is a number: study.bars)
-    return {"fraction.json": {str(p["fraction"]): p["test_accuracy"] for p in points
-                              if p["test_accuracy"] is not None},
-            "fraction.csv": Table(["fraction", "n_train", "test_accuracy"],
-                                  [(p["fraction"], p["n_train"], p["test_accuracy"])
-                                   for p in points])}, \
+    summary = {}
+    for fraction in dict.fromkeys(float(f) for f in fractions):
+        done = [p for p in points if p["fraction"] == fraction and p["test_accuracy"] is not None]
+        if done:
+            summary[str(fraction)] = {split: accuracy_spread(done, split)
+                                      for split in ("test", "val")}
+    columns = ["fraction", "seed", "n_train", "epochs", "val_accuracy", "test_accuracy"]
+    return {"fraction.json": summary,
+            "fraction.csv": Table(columns, [tuple(p[c] for c in columns) for p in points])}, \
         ", ".join(status(p) for p in points)

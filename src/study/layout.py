@@ -15,7 +15,7 @@ FIGURES = "figures"  # beside report.md, which links them as figures/<id>.png
 
 def output(reports: str, name: str, file: str) -> str:
     """A file of a classifier (``name`` in CLASSIFIERS: metrics.json, info.json, best.json,
-    curves.csv, per_class.csv, confusion.csv, heatmap.json, sweep.csv, sweep.md,
+    curves.csv, per_class.csv, confusion.csv, predictions.csv, heatmap.json, sweep.csv, sweep.md,
     fraction.json, fraction.csv, weights.png, mistakes.png) or of another experiment
     (sklearn, scalar, blur, c0)."""
     return f"{reports}/{name}/{file}"
@@ -43,6 +43,11 @@ def sigma(reports: str, suffix: str) -> str:
 
 def report(reports: str) -> str:
     return f"{reports}/report.md"
+
+
+def appendix(reports: str) -> str:
+    """The report's appendix: every table and figure the main text leaves out."""
+    return f"{reports}/appendix.md"
 
 
 def figures(reports: str) -> str:

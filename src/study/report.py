@@ -19,6 +19,7 @@ from study import layout
 from study.figures import draw, plot_definitions
 from study.io import atomic_dir, write_outputs, write_text
 from study.results import C0_RUNS, CNN, MODELS, ReportInputs, Results, load_results
+from study.stats import wilson_interval
 
 README = "README.md"
 HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
@@ -86,6 +87,23 @@ def prediction_interval(row: dict, n: int) -> tuple[float, float]:
     return row["mean"] - half, row["mean"] + half
 
 
+def wilson(accuracy: float, n: int) -> tuple[float, float]:
+    """The Wilson 95% interval of a test accuracy on ``n`` test images (a mean over seeds is
+    taken as one run's accuracy)."""
+    return wilson_interval(accuracy * n, n)
+
+
+def with_interval(accuracy: float, n: int) -> str:
+    """A test accuracy in percent with its Wilson 95% interval: "92.51% [91.99, 93.00]"."""
+    low, high = wilson(accuracy, n)
+    return f"{pct(accuracy)} [{100 * low:.2f}, {100 * high:.2f}]"
+
+
+def p_value(p: float) -> str:
+    """A p-value as a reader compares it with 0.05: three significant digits, or "< 0.001"."""
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
 def bold_if(text: str, condition: bool) -> str:
     return f"**{text}**" if condition else text
 
@@ -103,6 +121,7 @@ TEMPLATES.filters.update({name: (lambda value, spec=spec: format(value, spec))
                           for name, spec in NUMBER_FORMATS.items()})
 TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, setting=setting, settings=settings,
                          bracketed=bracketed, bold_if=bold_if, points=points,
+                         with_interval=with_interval, wilson=wilson, p_value=p_value,
                          change_interval=change_interval, verdict=verdict,
                          prediction_interval=prediction_interval)
 TEMPLATES.globals.update(MODELS=MODELS, CNN=CNN, C0_RUNS=C0_RUNS)
@@ -126,6 +145,11 @@ def render(template: str, results: Results) -> str:
 def report_markdown(results: Results) -> str:
     """The whole of reports/report.md; its links are relative to reports/."""
     return render("report.md.j2", results)
+
+
+def appendix_markdown(results: Results) -> str:
+    """reports/appendix.md, the details the report links; links relative to reports/."""
+    return render("appendix.md.j2", results)
 
 
 def readme_block(results: Results) -> str:
@@ -159,9 +183,10 @@ def missing_links(markdown: str, base: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class Written:
-    """What ``write_report`` wrote and read: report.md's text, the figures' file names (under
-    reports/figures/) and every file it read (project-relative paths)."""
+    """What ``write_report`` wrote and read: report.md's and appendix.md's text, the figures'
+    file names (under reports/figures/) and every file it read (project-relative paths)."""
     markdown: str
+    appendix: str
     figures: list[str]
     read: set[str]
 
@@ -174,14 +199,14 @@ def write_report(root: Path, params: dict) -> Written:
     inputs = ReportInputs(root)
     results = load_results(inputs, params)
     plots = plot_definitions(inputs, params)
-    markdown = report_markdown(results)
+    markdown, appendix = report_markdown(results), appendix_markdown(results)
     reports = params["paths"]["reports"]
     report, readme = root / layout.report(reports), root / README
     # everything that can fail comes before the first write: no half-written set of outputs
     readme_text = replace_block(readme.read_text(encoding="utf-8"), readme_block(results))
     figure_links = {f"{layout.FIGURES}/{plot.file_name}" for plot in plots}
-    missing = [link for link in missing_links(markdown, report.parent)
-               if link not in figure_links]
+    missing = [link for link in missing_links(markdown + appendix, report.parent)
+               if link not in figure_links and link not in ("report.md", "appendix.md")]
     if missing:
         raise FileNotFoundError(f"report.md would link files that do not exist under "
                                 f"{report.parent}/: {missing}; run the stages that write them "
@@ -190,5 +215,6 @@ def write_report(root: Path, params: dict) -> Written:
         for plot in plots:  # one at a time: write_outputs closes each figure once saved
             write_outputs(folder, {plot.file_name: draw(plot, inputs)})
     write_text(report, markdown)
+    write_text(root / layout.appendix(reports), appendix)
     write_text(readme, readme_text)  # other edits to the README, read just above, are kept
-    return Written(markdown, [plot.file_name for plot in plots], inputs.read)
+    return Written(markdown, appendix, [plot.file_name for plot in plots], inputs.read)

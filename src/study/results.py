@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from study import layout
+from study.stats import mcnemar, wilson_interval
 
 MODELS = {"linear": "Linear softmax classifier", "mlp": "Two-layer MLP"}  # layout.MODELS
 CNN = "CNN (beyond the assignment)"
@@ -72,7 +73,8 @@ class Classifier:
     (class_names, preprocessing); sweep: heatmap.json's records; per_class: per_class.csv's
     rows; confusion: (K, K) test counts, row = actual class, column = predicted, in the order
     of ``class_names``; fraction: fraction.csv's rows (test_accuracy None where that run
-    diverged); curves: curves.csv's columns (per epoch); n_val: the validation images."""
+    diverged); curves: curves.csv's columns (per epoch); n_val: the validation images;
+    correct: per test image, whether the headline model got it right (predictions.csv)."""
     name: str
     metrics: dict
     info: dict
@@ -82,6 +84,49 @@ class Classifier:
     fraction: list[dict]
     curves: dict[str, list[float]]
     n_val: int
+    correct: np.ndarray
+
+    @property
+    def n_test(self) -> int:
+        return int(self.confusion.sum())
+
+    def test_interval(self) -> tuple[float, float]:
+        """The Wilson 95% interval of the headline model's test accuracy."""
+        return wilson_interval(int(np.trace(self.confusion)), self.n_test)
+
+    def class_intervals(self) -> list[dict]:
+        """Per class, in class order: name, accuracy, its Wilson 95% interval (low, high) and
+        the class's test images (n), from the confusion matrix."""
+        rows = []
+        for i, name in enumerate(self.class_names):
+            n, right = int(self.confusion[i].sum()), int(self.confusion[i, i])
+            low, high = wilson_interval(right, n)
+            rows.append({"class": name, "accuracy": right / n, "low": low, "high": high, "n": n})
+        return rows
+
+    def ties_with(self, class_name: str) -> list[str]:
+        """The other classes whose accuracy lies inside ``class_name``'s 95% interval: a best
+        or worst class that has any is a near-tie, not a finding."""
+        rows = {r["class"]: r for r in self.class_intervals()}
+        own = rows[class_name]
+        return [name for name, r in rows.items()
+                if name != class_name and own["low"] <= r["accuracy"] <= own["high"]]
+
+    def fraction_summary(self) -> list[dict]:
+        """Per share of the training split, in the order run: fraction, n_train, epochs, and the
+        test accuracy's mean and sample standard deviation over the seeds that finished
+        (``seeds``: how many), None where none did."""
+        shares: dict[float, list[dict]] = {}
+        for row in self.fraction:
+            shares.setdefault(row["fraction"], []).append(row)
+        summary = []
+        for fraction, rows in shares.items():
+            done = np.array([r["test_accuracy"] for r in rows if r["test_accuracy"] is not None])
+            summary.append({"fraction": fraction, "n_train": rows[0]["n_train"],
+                            "epochs": rows[0]["epochs"], "seeds": len(done),
+                            "mean": float(done.mean()) if len(done) else None,
+                            "sd": float(done.std(ddof=1)) if len(done) > 1 else 0.0})
+        return summary
 
     @property
     def class_names(self) -> list[str]:
@@ -183,12 +228,11 @@ class Classifier:
         return [(self.class_names[p], int(row[p])) for p in order if row[p]]
 
     def gain_per_doubling(self) -> float:
-        """Test accuracy gained per doubling of the training images, from the smallest to the
-        largest share (a straight line in log2 of the images)."""
-        points = [p for p in self.fraction if p["test_accuracy"] is not None]
+        """Mean test accuracy gained per doubling of the training images, from the smallest to
+        the largest share (a straight line in log2 of the images)."""
+        points = [p for p in self.fraction_summary() if p["mean"] is not None]
         first, last = points[0], points[-1]
-        return (last["test_accuracy"] - first["test_accuracy"]) / np.log2(
-            last["n_train"] / first["n_train"])
+        return (last["mean"] - first["mean"]) / np.log2(last["n_train"] / first["n_train"])
 
     @property
     def misclassified(self) -> int:
@@ -224,6 +268,11 @@ class Results:
     ablation: dict[str, dict]        # model -> reports/ablation/<model>.json: ladder, leave-one-out
     sigma: list[dict]                # reports/sigma/sigma.json's initialisations
     replication: dict                # reports/replicate/: metrics, and each table's rows
+    sklearn_correct: dict[str, np.ndarray]  # per test image: "chosen" C's fit, "at_our_lambda"
+
+    def mcnemar(self, a: np.ndarray, b: np.ndarray) -> dict:
+        """McNemar's exact test of two classifiers' per-test-image ``correct`` vectors."""
+        return mcnemar(a, b)
 
     @property
     def classifiers(self) -> list[Classifier]:
@@ -244,14 +293,18 @@ def load_classifier(inputs: ReportInputs, reports: str, name: str, n_val: int) -
     confusion = np.zeros((len(names), len(names)), dtype=np.int64)
     for row in inputs.csv(file("confusion.csv")):  # one row per cell
         confusion[index[row["actual"]], index[row["predicted"]]] = int(row["count"])
-    fraction = [{"fraction": float(row["fraction"]), "n_train": int(row["n_train"]),
+    fraction = [{"fraction": float(row["fraction"]), "seed": int(row["seed"]),
+                 "n_train": int(row["n_train"]), "epochs": int(row["epochs"]),
+                 "val_accuracy": float(row["val_accuracy"]) if row["val_accuracy"] else None,
                  "test_accuracy": float(row["test_accuracy"]) if row["test_accuracy"] else None}
                 for row in inputs.csv(file("fraction.csv"))] if name in MODELS else []
+    predictions = inputs.csv(file("predictions.csv"))
+    correct = np.array([row["actual"] == row["predicted"] for row in predictions])
     rows = inputs.csv(file("curves.csv"))
     curves = {key: [float(row[key]) for row in rows] for key in rows[0]}
     return Classifier(name, inputs.json(file("metrics.json")), info,
                       inputs.json(file("heatmap.json")), per_class, confusion, fraction,
-                      curves, n_val)
+                      curves, n_val, correct)
 
 
 def load_results(inputs: ReportInputs, params: dict) -> Results:
@@ -280,11 +333,19 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
         ablation={model: inputs.json(layout.ablation(reports, model, ".json"))
                   for model in MODELS},
         sigma=inputs.json(layout.sigma(reports, ".json")),
+        sklearn_correct=_sklearn_correct(inputs.csv(layout.output(reports, "sklearn",
+                                                                  "predictions.csv"))),
         replication={"metrics": other("replicate", "metrics.json"),
                      **{table: [{k: _cell(v) for k, v in row.items()} for row in inputs.csv(
                          layout.output(reports, "replicate", f"{table}.csv"))]
                         for table in ("replication", "sweep", "candidates", "mlp_observations")}},
     )
+
+
+def _sklearn_correct(rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
+    return {"chosen": np.array([r["actual"] == r["predicted"] for r in rows]),
+            "at_our_lambda": np.array([r["actual"] == r["predicted_at_our_lambda"]
+                                       for r in rows])}
 
 
 def _cell(value: str):

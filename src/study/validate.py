@@ -140,6 +140,17 @@ def blur_weights(value, key: str) -> None:
         raise ValueError(f"{key} must have a positive sum, got {value!r}")
 
 
+def literature_row(value, key: str) -> None:
+    """A published result quoted for context: {model: text, error: % in [0, 100], augmented:
+    true or false}."""
+    if not isinstance(value, Mapping) or set(value) != {"model", "error", "augmented"}:
+        raise ValueError(f"{key} must be {{model: ..., error: ..., augmented: ...}}, "
+                         f"got {value!r}")
+    text(value["model"], f"{key}.model")
+    interval(0, 100, closed_low=True, closed_high=True)(value["error"], f"{key}.error")
+    boolean(value["augmented"], f"{key}.augmented")
+
+
 PROBABILITY_LIKE = interval(0, 1, closed_low=False, closed_high=True)
 MOMENTUM = interval(0, 1, closed_low=True, closed_high=False)  # 1 or more never settles
 SEED = integer(0)
@@ -180,13 +191,13 @@ RULES: dict[str, Check] = {
     **{f"mlp.{k}": check for k, check in _classifier(
         hidden=integer(1), init_std=optional(check_non_negative)).items()},
     **{f"cnn.{k}": check for k, check in _classifier(
-        channels=two_counts, kernel_size=odd_kernel).items() if k != "final_seeds"},
+        channels=two_counts, kernel_size=odd_kernel).items()},
     "sklearn.C": each(check_positive),
     "sklearn.max_iter": integer(1),
     "sklearn.tol": check_positive,
     "sklearn.dtype": DTYPE,
     "fraction.values": each(PROBABILITY_LIKE),
-    "fraction.seed": SEED,
+    "fraction.seeds": each(SEED),
     "scalar.points": each(point_xyz),
     "scalar.fd_step": interval(0, 1, closed_low=False, closed_high=False),
     "blur.kernel": blur_weights,
@@ -250,6 +261,8 @@ RULES: dict[str, Check] = {
        for key in ("linear_sweep_val_accuracy", "linear_sweep_val_loss")},
     "sigma.values": each(check_non_negative),
     "sigma.seeds": each(SEED),
+    "report.literature": each(literature_row),
+    "report.change_words.*": text,
     "report.original.*": check_non_negative,  # the original attempt's results, as quoted
     **{f"report.original.{key}": each(check_non_negative)
        for key in ("fraction_shares", "linear_fraction_accuracy", "mlp_fraction_accuracy")},
