@@ -28,6 +28,7 @@ from study.classify import (
 )
 from study.data import train_pixel_statistics
 from study.io import Table, save_npy, write_json
+from study.stats import wilson_interval
 
 
 def result(lr, lam, acc, loss, diverged=None):
@@ -237,6 +238,17 @@ def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):
     accuracy = [row[1] for row in outputs["per_class.csv"].rows]
     assert accuracy[metrics["best_class"]] == max(accuracy)
     assert accuracy[metrics["worst_class"]] == min(accuracy)
+    # each class's test images and the 95% interval of its accuracy, for the per-class plots
+    per_class = outputs["per_class.csv"]
+    assert per_class.header == ["class", "accuracy", "loss", "n", "accuracy_low",
+                                "accuracy_high"]
+    rows = list(per_class.rows)
+    assert sum(row[3] for row in rows) == len(tiny_data.y["test"])
+    for _, class_accuracy, _, n, low, high in rows:
+        correct = round(class_accuracy * n)
+        assert class_accuracy == pytest.approx(correct / n)
+        assert (low, high) == wilson_interval(correct, n)
+        assert low - 1e-12 <= class_accuracy <= high + 1e-12  # (1.0 may end at 1 - 1e-16)
 
 
 def test_the_original_recipe_knobs_take_the_replication_s_step(tmp_path):

@@ -19,7 +19,7 @@ import yaml
 from helpers import REPORTS, ROOT
 
 from study import layout
-from study.figures import interpolate
+from study.figures import TEMPLATES, interpolate
 from study.report import (
     HEADLINE_END,
     HEADLINE_START,
@@ -309,14 +309,15 @@ def test_replace_block_rewrites_only_the_block():
 
 @pytest.fixture
 def project(tmp_path):
-    """A copy of the committed reports/, benchmarks/results.json and dvc.yaml with a README of
-    its own, for the report to be written in."""
+    """A copy of the committed reports/, benchmarks/results.json, dvc.yaml and its plot
+    templates (.dvc/plots/) with a README of its own, for the report to be written in."""
     root = tmp_path
     shutil.copytree(ROOT / "reports", root / "reports",
                     ignore=shutil.ignore_patterns("report.md", "figures"))
     (root / "benchmarks").mkdir()
     shutil.copy(ROOT / "benchmarks" / "results.json", root / "benchmarks" / "results.json")
     shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    shutil.copytree(ROOT / TEMPLATES, root / TEMPLATES)
     (root / README).write_text(f"# Title\n\n{HEADLINE_START}\nstale\n{HEADLINE_END}\n\nEnd.\n")
     return root
 
@@ -365,12 +366,14 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     stage = report_stage()
     assert {d for d in stage["deps"] if d.startswith(f"{reports}/")} == (
         {p for p in written.read if p.startswith(f"{reports}/")} | linked)
-    # the rest of what it reads is make bench's CNN epoch, and dvc.yaml's plots:, which DVC
-    # refuses as a dep ("DVC file 'dvc.yaml' cannot be a dependency"): the committed figures
-    # are checked against them below.
+    # the rest of what it reads is make bench's CNN epoch, the plot templates (.dvc/plots/,
+    # a dep) and dvc.yaml's plots:, which DVC refuses as a dep ("DVC file 'dvc.yaml' cannot
+    # be a dependency"): the committed figures are checked against them below.
     # Editing only report code re-runs the report alone: no data/, no training code
+    templates = {p for p in written.read if p.startswith(f"{TEMPLATES}/")}
+    assert templates and TEMPLATES in stage["deps"]
     assert {p for p in written.read if not p.startswith(f"{reports}/")} == {
-        "dvc.yaml", "benchmarks/results.json"}
+        "dvc.yaml", "benchmarks/results.json", *templates}
     assert "benchmarks/results.json" in stage["deps"]
     assert "src/study/templates" in stage["deps"]
     assert not any(d.startswith(("data/", "src/study/classify")) for d in stage["deps"])

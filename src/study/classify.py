@@ -19,6 +19,7 @@ from study.io import Table, read_json
 from study.pool import fork_map
 from study.progress import Progress
 from study.settings import overlaid
+from study.stats import wilson_interval
 from study.threads import one_thread
 
 SPLITS = ("train", "val", "test")
@@ -286,9 +287,10 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
     """Retrain with the chosen point, then touch the TEST set exactly once: metrics.json
     (train/val/test accuracy and loss, the chosen point, best and worst test class as indices
     into info.json's class_names), info.json (class_names, preprocessing), curves.csv (per
-    epoch, train and validation, to show any over-fitting), per_class.csv, confusion.csv (the
-    test confusion matrix: one row per cell, actual, predicted, count), weights.png and
-    mistakes.png (the most confidently misclassified test images), all of the run with
+    epoch, train and validation, to show any over-fitting), per_class.csv (per_class_table),
+    confusion.csv (the test confusion matrix: one row per cell, actual, predicted, count),
+    weights.png and mistakes.png (the most confidently misclassified test images), all of the
+    run with
     ``seed``; and a summary line. The same point is retrained with the seeds after it
     (``final_seeds`` runs in all, spread over ``workers`` processes): metrics.json adds each
     seed's scores and their mean and sample standard deviation, so a reader sees how much of a
@@ -365,9 +367,7 @@ def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
                              "val_accuracy"],
                             zip(epochs, history.train_loss, history.val_loss,
                                 history.train_accuracy, history.val_accuracy, strict=True)),
-        "per_class.csv": Table(["class", "accuracy", "loss"],
-                               zip(names, test.per_class_accuracy, test.per_class_loss,
-                                   strict=True)),
+        "per_class.csv": per_class_table(names, test),
         "confusion.csv": Table(["actual", "predicted", "count"],
                                [(names[a], names[p], n)
                                 for (a, p), n in np.ndenumerate(test.confusion)]),
@@ -378,6 +378,18 @@ def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
         "weights.png": weight_figure(kind, model, names),
         "mistakes.png": mistakes_figure(model, data),
     }, summary
+
+
+def per_class_table(names: list[str], test: bn.ClassMetrics) -> Table:
+    """per_class.csv: per class, its test accuracy and loss, n (its test images) and the 95%
+    Wilson interval of the accuracy (accuracy_low, accuracy_high; empty for a class with no
+    test image), which the per-class accuracy plots draw."""
+    rows = []
+    for c, name in enumerate(names):
+        n, correct = int(test.confusion[c].sum()), int(test.confusion[c, c])
+        low, high = wilson_interval(correct, n) if n else (None, None)
+        rows.append((name, test.per_class_accuracy[c], test.per_class_loss[c], n, low, high))
+    return Table(["class", "accuracy", "loss", "n", "accuracy_low", "accuracy_high"], rows)
 
 
 def seed_scores(seed: int, model: bn.Module, history: bn.History,

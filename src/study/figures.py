@@ -16,10 +16,12 @@ from study.layout import FIGURES
 from study.results import ReportInputs
 
 DVC_YAML = "dvc.yaml"
+TEMPLATES = ".dvc/plots"  # the project's own Vega-Lite templates, <name>.json
 PLOT_ID = re.compile(r"[a-z0-9_]+")
 INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")  # DVC's ${key.path}, read from params.yaml
 # the fields .dvc/plots/heatmap.json facets by and colours by
 HEATMAP_FACET, HEATMAP_VALUE = "metric", "value"
+BEST = "best.json"  # beside a sweep's heatmap.json: the chosen point the heatmap outlines
 CONFUSION_COUNT = "count"  # the field .dvc/plots/confusion_counts.json colours and labels by
 
 
@@ -88,6 +90,34 @@ def _number(value) -> float:
     return np.nan if value in ("", None) else float(value)
 
 
+def template_param(inputs: ReportInputs, template: str, name: str):
+    """The value of the param ``name`` of the project's template ``template``
+    (.dvc/plots/<template>.json): the words and settings the Vega spec and the figure share."""
+    spec = inputs.json(f"{TEMPLATES}/{template}.json")
+    return next(param["value"] for param in spec["params"] if param["name"] == name)
+
+
+def draw_lines(plot: PlotDefinition, inputs: ReportInputs):
+    """The ``lines`` templates (.dvc/plots/lines*.json): one line per (file, column), named in
+    words by the template's ``names`` (the file's name when the plot draws one column from
+    several files, else the column); ``lines_percent`` draws shares in percent, ``lines_log``
+    on a log axis."""
+    names = template_param(inputs, plot.template, "names")
+    scale = 100.0 if plot.template == "lines_percent" else 1.0
+    lines = {}
+    for path, columns in plot.y.items():
+        rows = inputs.records(path)
+        file_name = PurePosixPath(path).name
+        for column in columns:
+            label = names.get(file_name) if len(plot.y) > 1 else None
+            label = label or names.get(column, column)
+            points = [(_number(row[plot.x]), scale * _number(row[column])) for row in rows]
+            drawn = [(x, y) for x, y in points if not np.isnan(y)]  # a gap where a run diverged
+            lines[label] = ([x for x, _ in drawn], [y for _, y in drawn])
+    return plots.line_chart(lines, plot.x_label, plot.y_label, plot.title,
+                            log_y=plot.template == "lines_log")
+
+
 def draw_linear(plot: PlotDefinition, inputs: ReportInputs):
     """One line per (file, column), labelled by the column, or by the file when the plot
     draws the same column from several files."""
@@ -105,17 +135,25 @@ def draw_linear(plot: PlotDefinition, inputs: ReportInputs):
 
 
 def draw_heatmap(plot: PlotDefinition, inputs: ReportInputs):
-    """x across (descending, as the template sorts it), y down, one panel per metric."""
+    """x across and y down, both ascending (as the report's tables and the template put
+    them), one panel per metric, named by the template's ``names``, those in its ``percent``
+    written in percent; the chosen point, which best.json beside the file names, outlined."""
     path, row_key = plot.only_column()
     records = inputs.records(path)
-    cols = sorted({r[plot.x] for r in records}, reverse=True)
+    names = template_param(inputs, plot.template, "names")
+    percent = template_param(inputs, plot.template, "percent")
+    best = inputs.json(str(PurePosixPath(path).with_name(BEST)))
+    cols = sorted({r[plot.x] for r in records})
     rows = sorted({r[row_key] for r in records})
-    panels: dict[str, np.ndarray] = {}
+    panels: dict[str, tuple[np.ndarray, bool]] = {}
     for r in records:
-        values = panels.setdefault(r[HEATMAP_FACET], np.full((len(rows), len(cols)), np.nan))
+        metric = r[HEATMAP_FACET]
+        values, _ = panels.setdefault(names.get(metric, metric), (
+            np.full((len(rows), len(cols)), np.nan), metric in percent))
         values[rows.index(r[row_key]), cols.index(r[plot.x])] = _number(r[HEATMAP_VALUE])
+    chosen = (rows.index(best[row_key]), cols.index(best[plot.x]))
     return plots.heatmap_panels(panels, [str(v) for v in rows], [str(v) for v in cols],
-                                plot.x_label, plot.y_label, plot.title)
+                                plot.x_label, plot.y_label, plot.title, chosen)
 
 
 def draw_bar_horizontal(plot: PlotDefinition, inputs: ReportInputs):
@@ -125,6 +163,26 @@ def draw_bar_horizontal(plot: PlotDefinition, inputs: ReportInputs):
     return plots.horizontal_bars([str(row[label_key]) for row in rows],
                                  [_number(row[plot.x]) for row in rows],
                                  plot.x_label, plot.y_label, plot.title)
+
+
+def draw_bars(plot: PlotDefinition, inputs: ReportInputs):
+    """The ``bars`` templates (.dvc/plots/bars*.json): one bar per row, the y column its
+    label, zoomed to the values' range, with the interval [<x>_low, <x>_high] where the file
+    has those columns; ``bars_percent`` draws shares in percent."""
+    path, label_key = plot.only_column()
+    rows = inputs.records(path)
+    scale = 100.0 if plot.template == "bars_percent" else 1.0
+
+    def column(name: str) -> list[float] | None:
+        if not rows or name not in rows[0]:
+            return None
+        return [scale * _number(row[name]) for row in rows]
+
+    low, high = column(f"{plot.x}_low"), column(f"{plot.x}_high")
+    return plots.zoomed_bars([str(row[label_key]) for row in rows], column(plot.x),
+                             list(zip(low, high, strict=True)) if low and high else None,
+                             plot.x_label, plot.y_label, plot.title,
+                             "{:.2f}" if scale != 1.0 else "{:.4g}")
 
 
 def draw_confusion_counts(plot: PlotDefinition, inputs: ReportInputs):
@@ -142,13 +200,13 @@ def draw_confusion_counts(plot: PlotDefinition, inputs: ReportInputs):
                                   plot.title)
 
 
-def draw_mean_stdev(plot: PlotDefinition, inputs: ReportInputs):
-    """One row per y value, in the file's order: the mean of x over its rows and error bars of
-    one sample standard deviation (Vega-Lite's stdev extent)."""
+def draw_mean_stdev_percent(plot: PlotDefinition, inputs: ReportInputs):
+    """One row per y value, in the file's order: the mean of x (a share, in percent) over its
+    rows and error bars of one sample standard deviation (Vega-Lite's stdev extent)."""
     path, label_key = plot.only_column()
     groups: dict[str, list[float]] = {}
     for row in inputs.records(path):
-        groups.setdefault(str(row[label_key]), []).append(_number(row[plot.x]))
+        groups.setdefault(str(row[label_key]), []).append(100 * _number(row[plot.x]))
     return plots.mean_stdev_points(groups, plot.x_label, plot.y_label, plot.title)
 
 
@@ -165,9 +223,11 @@ def draw_waterfall(plot: PlotDefinition, inputs: ReportInputs):
                            plot.title)
 
 
-DRAWERS = {"linear": draw_linear, "heatmap": draw_heatmap,
-           "bar_horizontal": draw_bar_horizontal, "confusion_counts": draw_confusion_counts,
-           "mean_stdev": draw_mean_stdev, "waterfall": draw_waterfall}
+DRAWERS = {"linear": draw_linear, "lines": draw_lines, "lines_percent": draw_lines,
+           "lines_log": draw_lines, "heatmap": draw_heatmap,
+           "bar_horizontal": draw_bar_horizontal, "bars": draw_bars, "bars_percent": draw_bars,
+           "confusion_counts": draw_confusion_counts,
+           "mean_stdev_percent": draw_mean_stdev_percent, "waterfall": draw_waterfall}
 
 
 def draw(plot: PlotDefinition, inputs: ReportInputs):

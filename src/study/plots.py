@@ -5,12 +5,15 @@ reports/report.md, which cannot show DVC's plots."""
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # no display on CI or under dvc repro
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 
 def image_grid(images: np.ndarray, titles: list[str], ncols: int, suptitle: str,
@@ -139,25 +142,32 @@ def _text_colour(image, value: float) -> str:
 
 
 def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, y_label: str,
-               title: str):
-    """DVC's ``linear`` template: one line per entry of ``lines`` (label -> (x, y), equal
-    lengths), with a legend."""
+               title: str, log_y: bool = False):
+    """DVC's ``linear`` template and the project's ``lines`` ones: one line per entry of
+    ``lines`` (label -> (x, y), equal lengths), with a legend; ``log_y``: a log y axis."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, (xs, ys) in lines.items():
         ax.plot(xs, ys, marker="." if len(xs) <= 50 else None, label=label)
+    if log_y:
+        ax.set_yscale("log")
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both" if log_y else "major")
     ax.legend()
-    ax.set_title(title, fontsize=11)
+    ax.set_title(_wrapped(title, 80), fontsize=11)
     fig.tight_layout()
     return fig
 
 
+def _wrapped(title: str, width: int) -> str:
+    """``title`` broken into lines of at most ``width`` characters, so it fits its figure."""
+    return textwrap.fill(title, width)
+
+
 def annotated_heatmap(ax, values: np.ndarray, row_labels: list[str], col_labels: list[str],
-                      fmt, cmap: str) -> None:
+                      fmt, cmap: str, chosen: tuple[int, int] | None = None) -> None:
     """values (R, C) as coloured cells with ``fmt(value)`` written in each; NaN cells are
-    grey and read "diverged"."""
+    grey and read "diverged"; the cell ``chosen`` (row, column), if any, outlined in red."""
     masked = np.ma.masked_invalid(values)
     colours = plt.get_cmap(cmap).with_extremes(bad="0.85")
     image = ax.imshow(masked, cmap=colours, aspect="auto")
@@ -167,22 +177,29 @@ def annotated_heatmap(ax, values: np.ndarray, row_labels: list[str], col_labels:
                 fontsize=8, color=_text_colour(image, value) if finite else "black")
     ax.set_xticks(range(len(col_labels)), col_labels)
     ax.set_yticks(range(len(row_labels)), row_labels)
+    if chosen is not None:
+        row, col = chosen
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red",
+                               linewidth=3))
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
 
 
-def heatmap_panels(panels: dict[str, np.ndarray], row_labels: list[str], col_labels: list[str],
-                   x_label: str, y_label: str, title: str):
+def heatmap_panels(panels: dict[str, tuple[np.ndarray, bool]], row_labels: list[str],
+                   col_labels: list[str], x_label: str, y_label: str, title: str,
+                   chosen: tuple[int, int] | None = None):
     """The project's ``heatmap`` template (.dvc/plots/heatmap.json): one panel per entry of
-    ``panels`` (its title -> values (R, C), NaN where missing), each cell labelled with its
-    value to three decimals, each panel on its own colour scale."""
+    ``panels`` (its title -> (values (R, C), NaN where missing; whether they are shares)),
+    each cell labelled with its value, a share in percent to two decimals, else to three
+    decimals, each panel on its own colour scale; the cell ``chosen`` (row, column) outlined."""
     fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=(6 * len(panels), 0.45 * len(row_labels) + 2.4))
-    for ax, (panel_title, values) in zip(axes.flat, panels.items(), strict=True):
-        annotated_heatmap(ax, values, row_labels, col_labels, "{:.3f}".format, "viridis")
+                             figsize=(6 * len(panels), 0.45 * len(row_labels) + 2.6))
+    for ax, (panel_title, (values, share)) in zip(axes.flat, panels.items(), strict=True):
+        annotated_heatmap(ax, 100 * values if share else values, row_labels, col_labels,
+                          "{:.2f}".format if share else "{:.3f}".format, "viridis", chosen)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.set_title(panel_title, fontsize=10)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(_wrapped(title, 110), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -201,29 +218,64 @@ def horizontal_bars(labels: list[str], values: list[float], x_label: str, y_labe
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(_wrapped(title, 80), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def zoomed_bars(labels: list[str], values: list[float],
+                intervals: list[tuple[float, float]] | None, x_label: str, y_label: str,
+                title: str, fmt: str):
+    """The project's ``bars`` templates (.dvc/plots/bars*.json): one bar per label, the first
+    on top, the axis zoomed to the values' range (and their ``intervals``, (low, high) per
+    bar, drawn as error bars), each bar labelled with its value (``fmt``) past its end."""
+    ends = [high for _, high in intervals] if intervals else values
+    lows = [low for low, _ in intervals] if intervals else values
+    span = (max(ends) - min(lows)) or abs(max(ends)) or 1.0
+    left = min(lows) - 0.15 * span
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.4))
+    rows = np.arange(len(labels))
+    ax.barh(rows, np.asarray(values) - left, left=left)
+    if intervals:
+        ax.errorbar(values, rows, xerr=[[v - low for v, (low, _) in zip(values, intervals,
+                                                                         strict=True)],
+                                        [high - v for v, (_, high) in zip(values, intervals,
+                                                                          strict=True)]],
+                    fmt="none", ecolor="black", capsize=3)
+    for i, (value, end) in enumerate(zip(values, ends, strict=True)):
+        ax.text(end, i, " " + fmt.format(value), va="center", fontsize=8)
+    ax.set_yticks(rows, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(left, max(ends) + 0.2 * span)  # room for the value labels
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(_wrapped(title, 80), fontsize=11)
     fig.tight_layout()
     return fig
 
 
 def mean_stdev_points(groups: dict[str, list[float]], x_label: str, y_label: str, title: str):
-    """The ``mean_stdev`` template (.dvc/plots/): per label, the mean of its values as a dot
-    with error bars of one sample standard deviation, the first label on top."""
+    """The ``mean_stdev_percent`` template (.dvc/plots/): per label, the mean of its values
+    (percent) as a dot with error bars of one sample standard deviation, the first label on
+    top."""
     labels = list(groups)
     means = [float(np.mean(v)) for v in groups.values()]
     stds = [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in groups.values()]
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(labels) + 1.5))
+    # wide enough for the labels and a plot beside them
+    fig, ax = plt.subplots(figsize=(max(7.0, 5.6 + 0.085 * max(map(len, labels))),
+                                    0.4 * len(labels) + 1.5))
     ax.errorbar(means, range(len(labels)), xerr=stds, fmt="o", capsize=4)
     for i, (mean, std) in enumerate(zip(means, stds, strict=True)):
-        ax.annotate(f"{mean:.4f}" + (f" ± {std:.4f}" if std else ""), (mean, i),
+        ax.annotate(f"{mean:.2f}" + (f" ± {std:.2f}" if std else ""), (mean, i),
                     textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
-    ax.margins(y=0.25)
-    ax.set_xlabel(f"{x_label} (mean ± standard deviation over seeds)")
+    ax.margins(x=0.08, y=0.25)  # room for the values written above the dots
+    ax.set_xlabel(_wrapped(f"{x_label} (%, mean ± standard deviation over seeds)", 55))
     ax.set_ylabel(y_label)
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(_wrapped(title, 55), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -244,8 +296,8 @@ def confusion_matrix(counts: np.ndarray, x_names: list[str], y_names: list[str],
     ax.set_yticks(range(len(y_names)), y_names)
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="count (log scale)")
-    ax.set_title(title, fontsize=11)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="test images (log scale)")
+    ax.set_title(_wrapped(title, 80), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -278,6 +330,6 @@ def waterfall(start: tuple[str, float], steps: list[tuple[str, float, float | No
     ax.set_ylim(min(levels) - 0.1 * span - 0.5, max(levels) + 0.15 * span + 0.5)
     ax.set_ylabel(y_label)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(_wrapped(title, 80), fontsize=11)
     fig.tight_layout()
     return fig

@@ -1,0 +1,67 @@
+"""The report's figures read as dvc.yaml's plots do in `dvc plots show`: each line named in
+words by its template, the sweep heatmaps outlining the point best.json names (which the Vega
+template finds by the sweep's rule), the per-class accuracy bars with their 95% intervals."""
+
+from pathlib import PurePosixPath
+
+import pytest
+from helpers import PARAMS, ROOT
+
+from study import plots
+from study.figures import BEST, draw, plot_definitions, template_param
+from study.results import ReportInputs
+
+LINES = ("lines", "lines_percent", "lines_log")
+
+
+@pytest.fixture(scope="module")
+def definitions():
+    inputs = ReportInputs(ROOT)
+    return inputs, plot_definitions(inputs, PARAMS)
+
+
+def test_every_line_is_named_in_words_by_its_template(definitions):
+    inputs, defined = definitions
+    unnamed = []
+    for plot in (p for p in defined if p.template in LINES):
+        names = template_param(inputs, plot.template, "names")
+        for path, columns in plot.y.items():
+            key = [PurePosixPath(path).name] if len(plot.y) > 1 else columns
+            unnamed += [f"{plot.id}: {k}" for k in key if k not in names]
+    assert unnamed == [], "add these to the template's param names (.dvc/plots/)"
+
+
+def test_the_heatmap_template_s_rule_outlines_the_point_best_json_names(definitions):
+    """.dvc/plots/heatmap.json outlines the best validation accuracy, ties to the lower
+    validation loss (the sweep's rule); the figure outlines best.json's point: the same."""
+    inputs, defined = definitions
+    heatmaps = [p for p in defined if p.template == "heatmap"]
+    assert heatmaps
+    for plot in heatmaps:
+        path, row_key = plot.only_column()
+        scores: dict[tuple, dict] = {}
+        for r in inputs.records(path):
+            scores.setdefault((r[plot.x], r[row_key]), {})[r["metric"]] = r["value"]
+        finished = {p: s for p, s in scores.items() if s["val accuracy"] is not None}
+        best_accuracy = max(s["val accuracy"] for s in finished.values())
+        tied = {p: s["val loss"] for p, s in finished.items()
+                if s["val accuracy"] == best_accuracy}
+        chosen = [p for p, loss in tied.items() if loss == min(tied.values())]
+        best = inputs.json(str(PurePosixPath(path).with_name(BEST)))
+        assert chosen == [(best[plot.x], best[row_key])], plot.id
+
+
+def test_per_class_accuracy_bars_draw_their_intervals():
+    fig = plots.zoomed_bars(["a", "b"], [90.0, 97.0], [(88.0, 91.5), (96.0, 97.8)],
+                            "test accuracy (%)", "class", "title", "{:.2f}")
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert 80 < low < 88 and high > 97.8  # zoomed to the values, not from 0
+    assert len(ax.containers) == 2  # the bars and their error bars
+    plots.close(fig)
+
+
+def test_every_declared_plot_draws(definitions):
+    inputs, defined = definitions
+    for plot in defined:
+        plots.close(draw(plot, inputs))
