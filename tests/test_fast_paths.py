@@ -107,3 +107,62 @@ def test_cache_cols_is_the_whole_im2col_matrix_and_independent_of_x():
     assert cols.shape == (2 * 2 * 2, 3, 3 * 4) and cache.cols is cols
     assert np.array_equal(cols[0].reshape(3, 3, 4), cache.padded[:, 0, :3, :4])
     assert cols.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(n=dims(1, 3), c=dims(1, 3), h=dims(1, 7), w=dims(1, 7), kh=dims(1, 4), kw=dims(1, 4),
+       dh=dims(1, 2), dw=dims(1, 2), ph=st.integers(0, 3), pw=st.integers(0, 3), seed=seeds)
+def test_col2im_in_the_row_layout_is_the_reference_bit_for_bit(dtype, n, c, h, w, kh, kw, dh,
+                                                                dw, ph, pw, seed):
+    # barenet.conv's stride-1 col2im, rows extended to the padded width, against the plain
+    # per-offset strided adds, given the same column gradient
+    hp, wp = h + 2 * ph, w + 2 * pw
+    oh, ow = hp - dh * (kh - 1), wp - dw * (kw - 1)
+    if oh < 1 or ow < 1:
+        return
+    geo = conv_module._Geometry((1, 1), (ph, pw), (dh, dw), (kh, kw), (oh, ow))
+    rng = np.random.default_rng(seed)
+    dcols = rng.standard_normal((c, kh, kw, n, oh, ow)).astype(dtype)
+    dcols[rng.random(dcols.shape) < 0.2] = -0.0  # signed zeros must come out the same
+    reference = np.zeros((n, c, hp, wp), dtype=dtype)
+    conv_module._col2im_reference(dcols, reference, geo)
+    rows = np.zeros((c, kh, kw, n, oh, wp), dtype=dtype)
+    rows[..., :ow] = dcols
+    flat = np.zeros((n, c, hp * wp + conv_module._row_tail(geo)), dtype=dtype)
+    conv_module._col2im_rows(rows.reshape(c, kh, kw, n, oh * wp), flat, geo)
+    fast = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
+    assert fast.tobytes() == reference.tobytes()
+    assert not flat[:, :, hp * wp:].any()  # the tail only ever receives the extra columns' zeros
+
+
+@pytest.mark.parametrize("geometry", [dict(padding=2), dict(padding=(0, 1), dilation=(1, 2)),
+                                      dict(stride=2, padding=1)])
+def test_conv_backward_in_the_row_layout_matches_the_per_offset_col2im(monkeypatch, geometry):
+    # the whole backward pass: the row layout (stride 1) and the plain col2im (forced by a
+    # stride, or here by patching the row layout out) give the same bits
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 3, 9, 8)).astype(np.float32)
+    weight = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y, cache = conv2d_forward(x, weight, None, **geometry)
+    grad_out = rng.standard_normal(y.shape).astype(np.float32)
+    fast = conv2d_backward(grad_out, cache)
+    monkeypatch.setattr(conv_module, "_row_layout_fits", lambda geo, weight: False)
+    monkeypatch.setattr(conv_module, "_col2im_rows", None)  # would fail if it ran
+    _, cache = conv2d_forward(x, weight, None, **geometry)
+    plain = conv2d_backward(grad_out, cache)
+    assert plain[0].tobytes() == fast[0].tobytes() and plain[1].tobytes() == fast[1].tobytes()
+
+
+def test_conv_backward_with_a_non_finite_weight_takes_the_plain_col2im():
+    # 0 * inf in the row layout's extra columns would put NaN where the plain form has none
+    x = np.ones((1, 1, 4, 4))
+    weight = np.zeros((1, 1, 3, 3))
+    weight[0, 0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        y, cache = conv2d_forward(x, weight, padding=1)
+        grad_out = np.zeros_like(y)
+        grad_out[0, 0, 1, 1] = 1.0
+        dx = conv2d_backward(grad_out, cache)[0]
+        expected = conv2d_naive_backward(grad_out, x, weight, padding=1)[0]
+    assert not conv_module._row_layout_fits(cache.geometry, weight)
+    np.testing.assert_array_equal(dx, expected)

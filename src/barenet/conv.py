@@ -15,7 +15,8 @@ Two implementations share the validation:
 * ``conv2d_forward`` / ``conv2d_backward``: im2col through a strided view of the padded input
   and one matrix product per pass, a cache-sized chunk of images at a time;
   ``conv2d_backward`` scatters the column gradient back with one vectorised add per kernel
-  offset (never a loop over pixels).
+  offset (never a loop over pixels); for stride 1 in a row layout whose adds run over whole
+  image rows (``_col2im_rows``, bit for bit the plain ``_col2im_reference``).
 * ``conv2d_naive_forward`` / ``conv2d_naive_backward``: explicit Python loops over output
   pixels, slow and obviously correct, the reference the fast pair is tested against.
 """
@@ -182,6 +183,51 @@ def _im2col(windows: np.ndarray, chunk: slice, buffer: np.ndarray) -> np.ndarray
     return cols.reshape(c * kh * kw, images, oh * ow)
 
 
+def _col2im_reference(dcols: np.ndarray, dxp: np.ndarray, geo: _Geometry) -> None:
+    """col2im, plain form: add the column gradient dcols (C_in, kH, kW, N, H_out, W_out) into
+    the padded input gradient dxp (N, C_in, Hp, Wp). Each kernel offset touched a strided
+    window of the padded input; windows of different offsets overlap, so accumulate offset by
+    offset (kH*kW vectorised adds, offsets in row-major order)."""
+    for p in range(geo.kernel[0]):
+        for q in range(geo.kernel[1]):
+            _window(dxp, p, q, geo)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
+
+
+def _row_tail(geo: _Geometry) -> int:
+    """Elements past the end of a flat padded image that the row layout's extra columns of the
+    last row reach: (kW - 1)*dilation[1]."""
+    return (geo.kernel[1] - 1) * geo.dilation[1]
+
+
+def _row_layout_fits(geo: _Geometry, weight: np.ndarray) -> bool:
+    """Whether ``conv2d_backward`` takes ``_col2im_rows``: for stride 1 (the usual case), unless
+    a non-finite weight would carry NaN from the extra columns (0 * inf) into the input
+    gradient."""
+    return geo.stride == (1, 1) and bool(np.isfinite(weight).all())
+
+
+def _col2im_rows(dcols_rows: np.ndarray, dxp_flat: np.ndarray, geo: _Geometry) -> None:
+    """``_col2im_reference`` for stride 1, bit for bit, in the row layout: every output row
+    extended from W_out to the padded width Wp, so that the pixels kernel offset (p, q) touched
+    in an image are ONE contiguous run of H_out*Wp elements of the flat padded image, starting
+    at p*dilation[0]*Wp + q*dilation[1] (the extra columns land on the next row's first
+    elements). The adds then run over rows of H_out*Wp elements instead of W_out.
+
+    dcols_rows: (C_in, kH, kW, N, H_out*Wp), its extra columns (W_out..Wp-1 of each row) zero
+    (adding +-0.0 to the sums, which start at +0.0, changes no bit); dxp_flat: (N, C_in,
+    Hp*Wp + ``_row_tail``), the padded gradient with each image flattened. Same offsets in the
+    same order as the reference: the same sums."""
+    if geo.stride != (1, 1):
+        raise ValueError(f"the row layout needs stride 1, got {geo.stride}")
+    (kh, kw), (dh, dw) = geo.kernel, geo.dilation
+    length = dcols_rows.shape[-1]
+    wp = length // geo.out_hw[0]
+    for p in range(kh):
+        for q in range(kw):
+            start = p * dh * wp + q * dw
+            dxp_flat[:, :, start:start + length] += dcols_rows[:, p, q].transpose(1, 0, 2)
+
+
 @dataclass
 class Conv2dCache:
     """What ``conv2d_backward`` needs from ``conv2d_forward``.
@@ -282,10 +328,19 @@ def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache, need_input_grad: b
     xp, cache.padded, cache._cols = cache.padded, None, None
     windows = _windows(xp, geo)
     chunks, chunk_size = _chunks(windows)
+    hp, wp = xp.shape[2:]
+    rows_layout = need_input_grad and n > 0 and _row_layout_fits(geo, weight)
+    if rows_layout:
+        step = len(range(*chunks[0].indices(n)))
+        chunk_size = max(chunk_size, rows * step * oh * wp)
+        g_rows_buffer = np.zeros(c_out * step * oh * wp, dtype=weight.dtype)
     buffer = _buffer(cache.workspace, chunk_size, weight.dtype)
     weight_2d = weight.reshape(c_out, rows)
     dweight = np.zeros((c_out, rows), dtype=weight.dtype)
-    dxp = np.zeros(xp.shape, dtype=weight.dtype) if need_input_grad else None
+    dxp = None
+    if need_input_grad:  # in the row layout: each image flat, plus room for the extra columns
+        dxp = (np.zeros((n, c, hp * wp + _row_tail(geo)), dtype=weight.dtype) if rows_layout
+               else np.zeros(xp.shape, dtype=weight.dtype))
     for chunk in chunks:
         cols = _im2col(windows, chunk, buffer)
         images = cols.shape[1]
@@ -298,19 +353,26 @@ def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache, need_input_grad: b
         dweight += (cols @ g.T).T
         if dxp is None:
             continue
-        # the chunk's columns are not needed any more: their memory receives the gradient
-        dcols = np.matmul(weight_2d.T, g, out=cols).reshape(c, kh, kw, images, oh, ow)
-        # col2im: each kernel offset touched a strided window of the padded input; windows of
-        # different offsets overlap, so accumulate offset by offset (kH*kW vectorised adds).
-        dxp_chunk = dxp[chunk]
-        for p in range(kh):
-            for q in range(kw):
-                _window(dxp_chunk, p, q, geo)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
+        if rows_layout:
+            # the output rows extended to the padded width, the extra columns' gradient zero
+            g_rows = g_rows_buffer[:c_out * images * oh * wp].reshape(c_out, images, oh, wp)
+            g_rows[..., :ow] = g.reshape(c_out, images, oh, ow)
+            # the chunk's columns are not needed any more: their memory receives the gradient
+            dcols = np.matmul(weight_2d.T, g_rows.reshape(c_out, -1),
+                              out=buffer[:rows * images * oh * wp].reshape(rows, -1))
+            _col2im_rows(dcols.reshape(c, kh, kw, images, oh * wp), dxp[chunk], geo)
+        else:
+            dcols = np.matmul(weight_2d.T, g, out=cols).reshape(c, kh, kw, images, oh, ow)
+            _col2im_reference(dcols, dxp[chunk], geo)
+    cache.workspace = buffer  # for the next forward: it may have grown for the row layout
     dbias = grad_out.sum(axis=(0, 2)) if cache.has_bias else None
     dweight = dweight.reshape(weight.shape)
     if dxp is None:
         return None, dweight, dbias
-    dx = dxp if ph == 0 and pw == 0 else np.ascontiguousarray(dxp[:, :, ph:ph + h, pw:pw + w])
+    if rows_layout:
+        dxp = dxp[:, :, :hp * wp].reshape(n, c, hp, wp)
+    dx = dxp if dxp.flags.c_contiguous and ph == 0 and pw == 0 else np.ascontiguousarray(
+        dxp[:, :, ph:ph + h, pw:pw + w])
     return dx, dweight, dbias
 
 
@@ -426,6 +488,7 @@ class Conv2d(Module):
             raise RuntimeError("Conv2d.backward called before forward")
         dx, dweight, dbias = conv2d_backward(grad_out, self._cache,  # consumes the cache
                                              need_input_grad=need_input_grad)
+        self._workspace = self._cache.workspace  # grown, if the backward needed more
         self.weight.grad += dweight
         if self.bias is not None:
             self.bias.grad += dbias
