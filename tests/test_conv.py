@@ -348,7 +348,8 @@ def test_workspace_reuse_across_batch_sizes_and_dtypes():
 
 def test_forward_uses_a_workspace_only_if_it_fits():
     x, w = np.arange(32.0).reshape(2, 1, 4, 4), np.ones((1, 1, 3, 3))
-    needed = 9 * 2 * 2 * 2
+    # stride 1, the row layout: (9 im2col rows + 1 output channel) x 2 images x 2 rows of 4
+    needed = (9 + 1) * 2 * 2 * 4
     big = np.full(needed + 5, np.nan)
     y, cache = conv2d_forward(x, w, workspace=big)
     assert np.shares_memory(cache.cols, big) and not np.isnan(y).any()

@@ -15,7 +15,12 @@ Two implementations share the validation:
 * ``conv2d_forward`` / ``conv2d_backward``: im2col through a strided view of the padded input
   and one matrix product per pass, a cache-sized chunk of images at a time;
   ``conv2d_backward`` scatters the column gradient back with one vectorised add per kernel
-  offset (never a loop over pixels).
+  offset (never a loop over pixels). For stride 1 (the usual case) both passes copy their
+  im2col matrix in a row layout whose rows are whole padded image rows (``_rows_view``, bit
+  for bit the ``_windows`` copy of the other strides, at the price of Wp - W_out wasted columns
+  per row), and the input gradient is the transposed convolution, a forward pass of the padded
+  output gradient (``_input_grad_by_correlation``); where that does not fit, the col2im adds
+  run over whole rows too (``_col2im_rows``, bit for bit the plain ``_col2im_reference``).
 * ``conv2d_naive_forward`` / ``conv2d_naive_backward``: explicit Python loops over output
   pixels, slow and obviously correct, the reference the fast pair is tested against.
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .checks import as_pair, check_array, check_positive_int
 from .nn import Module, Parameter, _uniform
@@ -153,6 +158,13 @@ def _windows(xp: np.ndarray, geo: _Geometry) -> np.ndarray:
     return windows.transpose(1, 4, 5, 0, 2, 3)
 
 
+def _rows_workspace(rows_view: np.ndarray, c_out: int, images: int) -> int:
+    """Elements of workspace a chunk of ``images`` needs in the row layout: its im2col rows
+    (C_in*kH*kW per column), then C_out rows of products (forward) or of gradient (backward)."""
+    c, kh, kw, _, length = rows_view.shape
+    return (c * kh * kw + c_out) * images * length
+
+
 def _chunks(windows: np.ndarray) -> tuple[list[slice], int]:
     """Image slices of about CHUNK_BYTES of im2col matrix each (at least one image), and the
     number of elements a buffer for one chunk needs."""
@@ -174,12 +186,123 @@ def _buffer(workspace: np.ndarray | None, size: int, dtype) -> np.ndarray:
 
 def _im2col(windows: np.ndarray, chunk: slice, buffer: np.ndarray) -> np.ndarray:
     """The chunk's images of the ``_windows`` view, copied into the start of ``buffer``:
-    (C_in*kH*kW, images, H_out*W_out)."""
+    (C_in*kH*kW, images, H_out*W_out); of a ``_rows_view``, (C_in*kH*kW, images, H_out*Wp)."""
     part = windows[:, :, :, chunk]
     cols = buffer[:part.size].reshape(part.shape)
     np.copyto(cols, part)
-    c, kh, kw, images, oh, ow = part.shape
-    return cols.reshape(c * kh * kw, images, oh * ow)
+    c, kh, kw, images = part.shape[:4]
+    return cols.reshape(c * kh * kw, images, -1)
+
+
+def _pad_rows(x: np.ndarray, geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The row layout's padded input: (flat, padded) with flat (N, C, Hp*Wp + ``_row_tail``)
+    each zero-padded image flattened, plus zeros the extra columns of the last row reach, and
+    padded its (N, C, Hp, Wp) view (the same values as ``_pad``)."""
+    (ph, pw), (n, c, h, w) = geo.padding, x.shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    flat = np.zeros((n, c, hp * wp + _row_tail(geo)), dtype=x.dtype)
+    padded = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
+    padded[:, :, ph:ph + h, pw:pw + w] = x
+    return flat, padded
+
+
+def _rows_view(flat: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """The im2col matrix in the row layout, as a read-only strided view of ``flat`` (from
+    ``_pad_rows``, stride 1): shaped (C, kH, kW, N, H_out*Wp), element [c, p, q, n, t] is
+    flat[n, c, p*dilation[0]*Wp + q*dilation[1] + t]. Column t = i*Wp + j is output pixel
+    (i, j) for j < W_out; the Wp - W_out extra columns of each row are wasted work, but every
+    (c, p, q, n) row is one contiguous run, which copies several times faster than the
+    W_out-long pieces of ``_windows``."""
+    (kh, kw), (dh, dw), (oh, _) = geo.kernel, geo.dilation, geo.out_hw
+    n, c, size = flat.shape
+    wp = (size - _row_tail(geo)) // (oh + dh * (kh - 1))
+    s_n, s_c, s_t = flat.strides
+    return as_strided(flat, (c, kh, kw, n, oh * wp), (s_c, dh * wp * s_t, dw * s_t, s_n, s_t),
+                      writeable=False)
+
+
+def _row_layout(geo: _Geometry) -> bool:
+    """Whether the fast path works in the row layout: stride 1 (the usual case)."""
+    return geo.stride == (1, 1)
+
+
+def _col2im_reference(dcols: np.ndarray, dxp: np.ndarray, geo: _Geometry) -> None:
+    """col2im, plain form: add the column gradient dcols (C_in, kH, kW, N, H_out, W_out) into
+    the padded input gradient dxp (N, C_in, Hp, Wp). Each kernel offset touched a strided
+    window of the padded input; windows of different offsets overlap, so accumulate offset by
+    offset (kH*kW vectorised adds, offsets in row-major order)."""
+    for p in range(geo.kernel[0]):
+        for q in range(geo.kernel[1]):
+            _window(dxp, p, q, geo)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
+
+
+def _row_tail(geo: _Geometry) -> int:
+    """Elements past the end of a flat padded image that the row layout's extra columns of the
+    last row reach: (kW - 1)*dilation[1]."""
+    return (geo.kernel[1] - 1) * geo.dilation[1]
+
+
+def _backward_in_rows(flat: np.ndarray | None, weight: np.ndarray, need_input_grad: bool
+                      ) -> bool:
+    """Whether ``conv2d_backward`` works in the row layout: if the forward did (``flat`` from
+    ``_pad_rows``), unless a non-finite input or weight would carry NaN (0 * inf) from the
+    extra columns into the gradients."""
+    return (flat is not None and bool(np.isfinite(flat).all())
+            and (not need_input_grad or bool(np.isfinite(weight).all())))
+
+
+def _correlation_padding(geo: _Geometry) -> Pair | None:
+    """The zero padding of the output gradient that makes the input gradient a stride-1
+    correlation of the input's size (``_input_grad_by_correlation``): dilation*(k - 1) -
+    padding per axis; None if the geometry does not allow it (a stride, or a padding wider
+    than the dilated kernel's reach)."""
+    if geo.stride != (1, 1):
+        return None
+    pad = tuple(d * (k - 1) - p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding,
+                                                    strict=True))
+    return pad if min(pad) >= 0 else None
+
+
+def _input_grad_by_correlation(grad_out: np.ndarray, weight: np.ndarray, geo: _Geometry,
+                               workspace: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """dx for stride 1 without col2im: the transposed convolution, computed as the forward
+    pass (im2col in the row layout and one GEMM per image) of the output gradient, zero-padded
+    by ``_correlation_padding``, with the weight flipped in both spatial axes and its channel
+    axes swapped:
+
+        dx[n, c, y, x] = sum_{o, p, q} grad_out[n, o, y + ph - p*dh, x + pw - q*dw]
+                                       * weight[o, c, p, q]
+
+    (terms outside grad_out are zero). The same products as the col2im's, summed in another
+    order (so equal to rounding, not bit for bit). grad_out: (N, C_out, H_out, W_out); weight:
+    (C_out, C_in, kH, kW), finite (a zero-padded gradient times inf would give NaN). Returns dx
+    (N, C_in, H, W) and the workspace used."""
+    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    dx, cache = conv2d_forward(grad_out, flipped, None, padding=_correlation_padding(geo),
+                               dilation=geo.dilation, workspace=workspace)
+    return dx, cache.workspace
+
+
+def _col2im_rows(dcols_rows: np.ndarray, dxp_flat: np.ndarray, geo: _Geometry) -> None:
+    """``_col2im_reference`` for stride 1, bit for bit, in the row layout: every output row
+    extended from W_out to the padded width Wp, so that the pixels kernel offset (p, q) touched
+    in an image are ONE contiguous run of H_out*Wp elements of the flat padded image, starting
+    at p*dilation[0]*Wp + q*dilation[1] (the extra columns land on the next row's first
+    elements). The adds then run over rows of H_out*Wp elements instead of W_out.
+
+    dcols_rows: (C_in, kH, kW, N, H_out*Wp), its extra columns (W_out..Wp-1 of each row) zero
+    (adding +-0.0 to the sums, which start at +0.0, changes no bit); dxp_flat: (N, C_in,
+    Hp*Wp + ``_row_tail``), the padded gradient with each image flattened. Same offsets in the
+    same order as the reference: the same sums."""
+    if geo.stride != (1, 1):
+        raise ValueError(f"the row layout needs stride 1, got {geo.stride}")
+    (kh, kw), (dh, dw) = geo.kernel, geo.dilation
+    length = dcols_rows.shape[-1]
+    wp = length // geo.out_hw[0]
+    for p in range(kh):
+        for q in range(kw):
+            start = p * dh * wp + q * dw
+            dxp_flat[:, :, start:start + length] += dcols_rows[:, p, q].transpose(1, 0, 2)
 
 
 @dataclass
@@ -202,6 +325,7 @@ class Conv2dCache:
     out_hw: Pair
     workspace: np.ndarray | None = None
     _cols: np.ndarray | None = field(default=None, repr=False)
+    _flat: np.ndarray | None = field(default=None, repr=False)  # row layout, see _pad_rows
 
     @property
     def geometry(self) -> _Geometry:
@@ -235,23 +359,44 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
     """
     x, weight, bias, geo = _check_conv(x, weight, bias, stride, padding, dilation)
     n, c_out, (oh, ow) = x.shape[0], weight.shape[0], geo.out_hw
-    xp = _pad(x, geo.padding)
-    if xp is x:  # the cache must not see later changes to the caller's array
-        xp = x.copy()
+    flat = None
+    if _row_layout(geo):
+        flat, xp = _pad_rows(x, geo)  # a private copy either way
+    else:
+        xp = _pad(x, geo.padding)
+        if xp is x:  # the cache must not see later changes to the caller's array
+            xp = x.copy()
     windows = _windows(xp, geo)
     chunks, chunk_size = _chunks(windows)
-    buffer = _buffer(workspace, chunk_size, x.dtype)
     weight_2d = weight.reshape(c_out, -1)
     y = np.empty((n, c_out, oh * ow), dtype=x.dtype)
-    for chunk in chunks:
-        cols = _im2col(windows, chunk, buffer)
-        # one matmul, batched over the chunk's images on a strided view of cols: (C_out, K) @
-        # (K, H_out*W_out) per image, written straight into y in NCHW order
-        np.matmul(weight_2d, cols.transpose(1, 0, 2), out=y[chunk])
-        if bias is not None:  # while the chunk of y is still in cache
-            y[chunk] += bias[:, None]
+    if flat is not None and n > 0:
+        rows_view, step = _rows_view(flat, geo), chunks[0].stop
+        length = rows_view.shape[-1]
+        # per chunk: its im2col rows, then the products in the row layout, cropped into y
+        buffer = _buffer(workspace, _rows_workspace(rows_view, c_out, step), x.dtype)
+        y_4d = y.reshape(n, c_out, oh, ow)
+        for chunk in chunks:
+            cols = _im2col(rows_view, chunk, buffer)
+            images = cols.shape[1]
+            start = cols.size
+            y_rows = buffer[start:start + images * c_out * length].reshape(images, c_out, length)
+            np.matmul(weight_2d, cols.transpose(1, 0, 2), out=y_rows)
+            y_4d[chunk] = y_rows.reshape(images, c_out, oh, -1)[..., :ow]
+            if bias is not None:
+                y[chunk] += bias[:, None]
+    else:
+        buffer = _buffer(workspace, chunk_size, x.dtype)
+        for chunk in chunks:
+            cols = _im2col(windows, chunk, buffer)
+            # one matmul, batched over the chunk's images on a strided view of cols: (C_out, K)
+            # @ (K, H_out*W_out) per image, written straight into y in NCHW order
+            np.matmul(weight_2d, cols.transpose(1, 0, 2), out=y[chunk])
+            if bias is not None:  # while the chunk of y is still in cache
+                y[chunk] += bias[:, None]
     cache = Conv2dCache(xp, weight, x.shape, bias is not None, geo.stride, geo.padding,
                         geo.dilation, geo.out_hw, workspace=buffer)
+    cache._flat = flat
     return y.reshape(n, c_out, oh, ow), cache
 
 
@@ -279,38 +424,69 @@ def conv2d_backward(grad_out: np.ndarray, cache: Conv2dCache, need_input_grad: b
         raise ValueError(f"grad_out must have the output's shape {expected}, got {grad_out.shape}")
     grad_out = grad_out.astype(weight.dtype, copy=False).reshape(n, c_out, oh * ow)
     geo = cache.geometry
-    xp, cache.padded, cache._cols = cache.padded, None, None
+    xp, flat = cache.padded, cache._flat
+    cache.padded, cache._cols, cache._flat = None, None, None
     windows = _windows(xp, geo)
     chunks, chunk_size = _chunks(windows)
-    buffer = _buffer(cache.workspace, chunk_size, weight.dtype)
+    hp, wp = xp.shape[2:]
     weight_2d = weight.reshape(c_out, rows)
     dweight = np.zeros((c_out, rows), dtype=weight.dtype)
-    dxp = np.zeros(xp.shape, dtype=weight.dtype) if need_input_grad else None
-    for chunk in chunks:
-        cols = _im2col(windows, chunk, buffer)
-        images = cols.shape[1]
-        cols = cols.reshape(rows, images * oh * ow)
-        # (images, C_out, P) -> (C_out, images*P): the one layout in which both products below
-        # are plain 2-D GEMMs over the chunk (a copy C_out/K the size of cols)
-        g = np.ascontiguousarray(grad_out[chunk].transpose(1, 0, 2)).reshape(c_out, -1)
-        # (cols @ g.T).T rather than g @ cols.T: the same product, in the orientation of the
-        # long, skinny GEMM that OpenBLAS runs faster
-        dweight += (cols @ g.T).T
-        if dxp is None:
-            continue
-        # the chunk's columns are not needed any more: their memory receives the gradient
-        dcols = np.matmul(weight_2d.T, g, out=cols).reshape(c, kh, kw, images, oh, ow)
-        # col2im: each kernel offset touched a strided window of the padded input; windows of
-        # different offsets overlap, so accumulate offset by offset (kH*kW vectorised adds).
-        dxp_chunk = dxp[chunk]
-        for p in range(kh):
-            for q in range(kw):
-                _window(dxp_chunk, p, q, geo)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
+    rows_layout = n > 0 and _backward_in_rows(flat, weight, need_input_grad)
+    # the input gradient as a correlation (the transposed convolution), not col2im
+    by_correlation = rows_layout and need_input_grad and _correlation_padding(geo) is not None
+    dxp = None
+    if need_input_grad and not by_correlation:  # in the row layout: each image flat, plus
+        # room for the extra columns
+        dxp = (np.zeros((n, c, hp * wp + _row_tail(geo)), dtype=weight.dtype) if rows_layout
+               else np.zeros(xp.shape, dtype=weight.dtype))
+    if rows_layout:
+        rows_view, step = _rows_view(flat, geo), chunks[0].stop
+        length = rows_view.shape[-1]
+        buffer = _buffer(cache.workspace, _rows_workspace(rows_view, c_out, step), weight.dtype)
+        # after the chunk's im2col rows: the gradient in the row layout, (C_out, images,
+        # H_out*Wp), its extra columns zero (zeroed once; each chunk writes the others)
+        g_memory = buffer[rows * step * length:(rows + c_out) * step * length]
+        g_memory.fill(0)
+        grad_4d = grad_out.reshape(n, c_out, oh, ow)
+        for chunk in chunks:
+            cols = _im2col(rows_view, chunk, buffer)
+            images = cols.shape[1]
+            cols = cols.reshape(rows, images * length)
+            g = g_memory[:c_out * images * length].reshape(c_out, images, oh, wp)
+            g[..., :ow] = grad_4d[chunk].transpose(1, 0, 2, 3)
+            g = g.reshape(c_out, images * length)
+            # the extra columns add 0 * (a finite input) to each sum: (cols @ g.T).T rather
+            # than g @ cols.T, the orientation of the long, skinny GEMM OpenBLAS runs faster
+            dweight += (cols @ g.T).T
+            if dxp is not None:  # the chunk's columns are done: their memory gets the gradient
+                dcols = np.matmul(weight_2d.T, g, out=cols)
+                _col2im_rows(dcols.reshape(c, kh, kw, images, length), dxp[chunk], geo)
+    else:
+        buffer = _buffer(cache.workspace, chunk_size, weight.dtype)
+        for chunk in chunks:
+            cols = _im2col(windows, chunk, buffer)
+            images = cols.shape[1]
+            cols = cols.reshape(rows, images * oh * ow)
+            # (images, C_out, P) -> (C_out, images*P): the one layout in which both products
+            # below are plain 2-D GEMMs over the chunk (a copy C_out/K the size of cols)
+            g = np.ascontiguousarray(grad_out[chunk].transpose(1, 0, 2)).reshape(c_out, -1)
+            dweight += (cols @ g.T).T
+            if dxp is not None:
+                dcols = np.matmul(weight_2d.T, g, out=cols).reshape(c, kh, kw, images, oh, ow)
+                _col2im_reference(dcols, dxp[chunk], geo)
+    cache.workspace = buffer  # for the next forward
     dbias = grad_out.sum(axis=(0, 2)) if cache.has_bias else None
     dweight = dweight.reshape(weight.shape)
+    if by_correlation:
+        dx, cache.workspace = _input_grad_by_correlation(grad_out.reshape(expected), weight, geo,
+                                                         buffer)
+        return dx, dweight, dbias
     if dxp is None:
         return None, dweight, dbias
-    dx = dxp if ph == 0 and pw == 0 else np.ascontiguousarray(dxp[:, :, ph:ph + h, pw:pw + w])
+    if rows_layout:
+        dxp = dxp[:, :, :hp * wp].reshape(n, c, hp, wp)
+    dx = dxp if dxp.flags.c_contiguous and ph == 0 and pw == 0 else np.ascontiguousarray(
+        dxp[:, :, ph:ph + h, pw:pw + w])
     return dx, dweight, dbias
 
 
@@ -426,6 +602,7 @@ class Conv2d(Module):
             raise RuntimeError("Conv2d.backward called before forward")
         dx, dweight, dbias = conv2d_backward(grad_out, self._cache,  # consumes the cache
                                              need_input_grad=need_input_grad)
+        self._workspace = self._cache.workspace  # grown, if the backward needed more
         self.weight.grad += dweight
         if self.bias is not None:
             self.bias.grad += dbias

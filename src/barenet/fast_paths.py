@@ -47,5 +47,7 @@ def relu_backward(grad_out: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if grad_out.dtype.kind != "f" or grad_out.dtype.itemsize not in (2, 4, 8):
         return relu_backward_reference(grad_out, mask)
     bits = np.dtype(f"i{grad_out.dtype.itemsize}")
-    keep = np.negative(mask, dtype=bits)  # True -> -1 (all ones), False -> 0
+    # True -> -1 (all ones), False -> 0, in one byte per element: the AND widens it to the
+    # float's size a buffer at a time, with no temporary array as large as the gradient
+    keep = np.negative(np.asarray(mask, dtype=bool).view(np.int8))
     return np.bitwise_and(grad_out.view(bits), keep).view(grad_out.dtype)
