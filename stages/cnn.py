@@ -1,7 +1,8 @@
 """cnn: beyond the assignment, a small convolutional network from barenet's modules (conf/cnn).
 Every learning rate of its grid is trained in full, side by side over `workers` processes; the
-best on VALIDATION accuracy is chosen and that same model touches the TEST set once (a CNN
-epoch is slow in NumPy, so the chosen point is not retrained).
+best on VALIDATION accuracy is chosen and that same model is scored on the TEST set (a CNN
+epoch is slow in NumPy, so the chosen point is not retrained); the chosen point is also trained
+with `final_seeds - 1` further seeds, for the spread of its test accuracy.
 
 Outputs under reports/cnn/: sweep.csv, sweep.md, heatmap.json, best.json (the choice), and
 metrics.json, info.json, curves.csv, per_class.csv, confusion.csv, weights.png (the first-layer

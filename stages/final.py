@@ -1,5 +1,6 @@
-"""final: retrain a classifier with the hyperparameters its select stage chose, then touch the
-TEST set exactly once. Per-epoch train and validation curves show any over-fitting.
+"""final: retrain a classifier with the hyperparameters its sweep chose on validation, with
+each of its seeds, and score every seed's model on the TEST set, which takes part in no choice.
+Per-epoch train and validation curves show any over-fitting.
 
 Outputs under reports/<model>/: metrics.json (train/val/test accuracy and loss, chosen
 hyperparameters, best and worst test class as indices), info.json (class names,

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import yaml
 from helpers import REPORTS, ROOT
+from scipy import stats
 
 from study import layout
 from study.figures import TEMPLATES, interpolate
@@ -24,17 +25,23 @@ from study.report import (
     HEADLINE_END,
     HEADLINE_START,
     README,
+    appendix_markdown,
     links,
     missing_links,
     prediction_interval,
     readme_block,
     replace_block,
     report_markdown,
+    with_interval,
     write_report,
 )
 from study.results import ReportInputs, load_results
+from study.stats import wilson_interval
 
 REPORT = layout.report(REPORTS)
+APPENDIX = layout.appendix(REPORTS)
+MAIN_TEXT_WORDS = 2500  # the main text's prose (issue 20); the appendix has no budget
+MAIN_TEXT_FIGURES = 12
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 # a number not glued to a word (float64, C0, SHA-256, CIFAR-10) or a path; "1,234" is 1234
@@ -54,8 +61,13 @@ def committed():
     committed in the project."""
     inputs = ReportInputs(ROOT)
     results = load_results(inputs, PARAMS)
-    return ((ROOT / REPORT).read_text(), headline((ROOT / README).read_text()), results,
-            inputs.read)
+    return ((ROOT / REPORT).read_text() + (ROOT / APPENDIX).read_text(),
+            headline((ROOT / README).read_text()), results, inputs.read)
+
+
+@pytest.fixture(scope="module")
+def main_text():
+    return (ROOT / REPORT).read_text()
 
 
 def numbers_in(value) -> list[float]:
@@ -118,9 +130,11 @@ def foreign_numbers(text: str, pool: np.ndarray) -> list[str]:
 # ------------------------------------------------------------------- the committed report/README
 
 def test_report_is_what_the_stage_renders_from_the_committed_reports(committed):
-    report, _, results, _ = committed
-    assert report == report_markdown(results), (
+    _, _, results, _ = committed
+    assert (ROOT / REPORT).read_text() == report_markdown(results), (
         "reports/report.md is stale: run `python stages/report.py` (or dvc repro)")
+    assert (ROOT / APPENDIX).read_text() == appendix_markdown(results), (
+        "reports/appendix.md is stale: run `python stages/report.py` (or dvc repro)")
 
 
 def test_readme_block_is_what_the_stage_renders_from_the_committed_reports(committed):
@@ -142,17 +156,19 @@ def test_headline_rows_hold_the_original_and_our_numbers(committed):
     report, block, results, _ = committed
     original = PARAMS["report"]["original"]
     c0 = results.c0
+    n = results.linear.n_test
     rows = {  # a word of the row's label -> the strings its cells must hold
-        "Linear softmax": [f"{original['linear_test_accuracy']:g}%",
-                           f"{100 * results.linear.metrics['test']['accuracy']:.2f}%"],
-        "scikit-learn": [f"{original['sklearn_test_accuracy']:g}%",
-                         f"{100 * results.sklearn['test']['accuracy']:.2f}%"],
-        "MLP": [f"{original['mlp_test_accuracy']:g}%",
-                f"{100 * results.mlp.metrics['test']['accuracy']:.2f}%"],
-        "C0": [f"{original['c0_output_l2_distance']:.6g}",
-               f"{c0['cg']['output_l2_distance']:.3g}",
-               f"{c0['sgd']['output_l2_distance']:.3g}"],
+        "Linear classifier: original attempt": [f"{original['linear_test_accuracy']:g}%"],
+        "Linear classifier: this study": [
+            with_interval(results.linear.metrics["test"]["accuracy"], n)],
+        "scikit-learn: original attempt": [f"{original['sklearn_test_accuracy']:g}%"],
+        "scikit-learn: this study": [with_interval(results.sklearn["test"]["accuracy"], n)],
+        "MLP: original attempt": [f"{original['mlp_test_accuracy']:g}%"],
+        "MLP: this study": [with_interval(results.mlp.metrics["test"]["accuracy"], n)],
+        "CNN: this study": [with_interval(results.cnn.metrics["test"]["accuracy"], n)],
     }
+    assert not any("C0" in line for line in block.splitlines() if line.startswith("| "))
+    assert f"{c0['cg']['relative_weight_error']:.3g}" in report
     for text in (report, block):
         table_rows = [line for line in text.splitlines() if line.startswith("| ")]
         for label, cells in rows.items():
@@ -189,7 +205,9 @@ def test_quoted_numbers_are_formatted_from_the_metrics(committed):
         for split in ("train", "val", "test"):
             assert f"| {100 * m[split]['accuracy']:.2f}% | {m[split]['loss']:.4f} |" in report
         for point in clf.fraction:
-            assert f"| {point['n_train']:,} | {100 * point['test_accuracy']:.2f}% |" in report
+            assert (f"| {point['seed']} | {point['n_train']:,} | {point['epochs']} | "
+                    f"{100 * point['val_accuracy']:.2f}% | {100 * point['test_accuracy']:.2f}% |"
+                    ) in report
     assert f"condition number {results.c0['patch_gram_condition_number']:.3g}" in report
     for record in results.scalar:
         assert f"| {record['f']:.6g} |" in report
@@ -220,9 +238,15 @@ def derived_numbers(results) -> list[float]:
         curves = clf.curves
         numbers += [curves["train_accuracy"][-1] - curves["val_accuracy"][-1],
                     curves["val_loss"][-1] - min(curves["val_loss"])]
-        first, last = clf.fraction[0], clf.fraction[-1]
-        numbers.append((last["test_accuracy"] - first["test_accuracy"])
-                       / np.log2(last["n_train"] / first["n_train"]))
+        shares = {}
+        for point in clf.fraction:
+            shares.setdefault(point["n_train"], []).append(point["test_accuracy"])
+        means = {n: np.mean(v) for n, v in shares.items()}
+        numbers += [x for v in shares.values() for x in (np.mean(v), np.std(v, ddof=1))]
+        numbers += [100 * b for v in means.values() for b in wilson_interval(v * 10_000, 10_000)]
+        small, large = min(means), max(means)
+        numbers.append((means[large] - means[small]) / np.log2(large / small))
+        numbers += [x for c in clf.class_intervals() for x in (c["low"], c["high"])]
     for ladder in results.ablation.values():  # paired changes and their intervals, in points
         for record in ladder["ladder"][1:] + ladder["leave_one_out"]:
             for change in (record.get("change") or record["loss"]).values():
@@ -239,8 +263,10 @@ def derived_numbers(results) -> list[float]:
     numbers.append(zero.index(1.0) + 1 if 1.0 in zero else 0)  # the point from which it stays 1
     observed = PARAMS["replicate"]["mlp"]
     numbers.append(observed["observations"]["large_batch"]["batch_size"] / observed["batch_size"])
-    sigma_val = [r["val_accuracy_mean"] for r in results.sigma]
-    numbers.append(round((max(sigma_val) - min(sigma_val)) * n_val))
+    sigma_val = sorted(r["val_accuracy_mean"] for r in results.sigma)
+    numbers += [round((sigma_val[-1] - sigma_val[0]) * n_val),
+                round((sigma_val[-1] - sigma_val[1]) * n_val)]
+    numbers += derived_for_the_main_text(results)
     bias = 1 if PARAMS["linear"]["bias"] else 0
     numbers.append(len(results.linear.class_names) * (28 * 28 + bias))  # the linear model's
     cnn_params = PARAMS["cnn"]  # the CNN against the MLP: errors per class and their changes
@@ -254,6 +280,41 @@ def derived_numbers(results) -> list[float]:
     numbers += [ours["test"]["accuracy"] - sk["test"]["accuracy"],
                 ours["train"]["accuracy"] - ours["test"]["accuracy"],
                 sk["train"]["accuracy"] - sk["test"]["accuracy"]]
+    return numbers
+
+
+def derived_for_the_main_text(results) -> list[float]:
+    """The intervals of every test accuracy shown, the test errors set beside the literature's,
+    McNemar's counts and p-values, and the spreads the main text quotes."""
+    n_test = results.linear.n_test
+    shown = [results.sklearn["test"]["accuracy"],
+             results.sklearn["at_our_lambda"]["test"]["accuracy"]]
+    shown += [row["mean"] / 100 for row in results.replication["replication"]]
+    shown += [row["mean"] for row in results.replication["replication"]]
+    for clf in (results.linear, results.mlp, results.cnn):
+        shown += [clf.metrics["test"]["accuracy"], clf.metrics["test"]["accuracy_mean"]]
+    bounds = [b for a in shown if 0 <= a <= 1 for b in wilson_interval(a * n_test, n_test)]
+    bounds += [x for clf in (results.linear, results.mlp, results.cnn)
+               for c in clf.class_intervals() for x in (c["low"], c["high"])]
+    numbers = [100 * b for b in (*bounds, *(1 - b for b in bounds))]
+    numbers += [1 - clf.metrics["test"]["accuracy"] for clf in (results.linear, results.mlp,
+                                                                 results.cnn)]
+    for a, b in [(results.linear.correct, results.sklearn_correct["chosen"]),
+                 (results.linear.correct, results.sklearn_correct["at_our_lambda"]),
+                 (results.cnn.correct, results.mlp.correct)]:
+        only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+        numbers += [only_a, only_b,
+                    stats.binomtest(min(only_a, only_b), only_a + only_b).pvalue]
+    original = PARAMS["report"]["original"]["linear_fraction_accuracy"]
+    numbers.append(original[-1] - original[0])
+    numbers += [row["sd"] / 100 for row in results.replication["replication"] if row["sd"]]
+    numbers += [100 * (results.mlp.metrics["test"]["accuracy"]
+                       - results.linear.metrics["test"]["accuracy"])]
+    for clf in (results.linear, results.mlp, results.cnn):
+        curves = clf.curves
+        numbers += [curves["train_accuracy"][-1] - curves["val_accuracy"][-1],
+                    curves["val_loss"][-1] - min(curves["val_loss"]),
+                    int(np.argmin(curves["val_loss"])) + 1]
     return numbers
 
 
@@ -291,7 +352,7 @@ def test_a_changed_metric_changes_the_report_and_the_readme_block(committed):
     changed = dataclasses.replace(results, linear=dataclasses.replace(results.linear,
                                                                       metrics=metrics))
     assert "98.77%" in readme_block(changed) and "98.77%" not in readme_block(results)
-    assert "| test | 98.77% | 0.1000 |" in report_markdown(changed)
+    assert "| test | 98.77% | 0.1000 |" in appendix_markdown(changed)
 
 
 def test_replace_block_rewrites_only_the_block():
@@ -339,12 +400,13 @@ def test_write_report_writes_the_report_its_figures_and_only_the_readme_block(pr
     assert sorted(figures) == sorted(written.figures) and len(figures) > 10
     assert all(data.startswith(b"\x89PNG") for data in figures.values())
     # report.md shows every figure drawn, and links no other file of figures/
-    assert {t for t in links(written.markdown) if t.startswith(f"{layout.FIGURES}/")} == {
+    assert {t for t in links(written.markdown + written.appendix)
+            if t.startswith(f"{layout.FIGURES}/")} == {
         f"{layout.FIGURES}/{name}" for name in written.figures}
     readme = (project / README).read_text()
     assert readme.startswith("# Title\n\n" + HEADLINE_START) and readme.endswith(
         HEADLINE_END + "\n\nEnd.\n")
-    assert "stale" not in readme and "| result | original attempt, as it reported |" in readme
+    assert "stale" not in readme and "| MNIST test accuracy | setup |" in readme
     committed = {path.name: path.read_bytes()
                  for path in (ROOT / layout.figures(REPORTS)).iterdir()}
     assert committed == figures, (
@@ -361,8 +423,8 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     the report read plus those report.md links (figures excepted: they are outputs)."""
     written = write_report(project, PARAMS)
     reports = PARAMS["paths"]["reports"]
-    linked = {f"{reports}/{t}" for t in links(written.markdown)
-              if not t.startswith(f"{layout.FIGURES}/")}
+    linked = {f"{reports}/{t}" for t in links(written.markdown + written.appendix)
+              if not t.startswith(f"{layout.FIGURES}/") and t not in ("report.md", "appendix.md")}
     stage = report_stage()
     assert {d for d in stage["deps"] if d.startswith(f"{reports}/")} == (
         {p for p in written.read if p.startswith(f"{reports}/")} | linked)
@@ -377,7 +439,8 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     assert "benchmarks/results.json" in stage["deps"]
     assert "src/study/templates" in stage["deps"]
     assert not any(d.startswith(("data/", "src/study/classify")) for d in stage["deps"])
-    assert stage["outs"] == {REPORT: {"cache": False}, layout.figures(reports): {"cache": False}}
+    assert stage["outs"] == {REPORT: {"cache": False}, APPENDIX: {"cache": False},
+                             layout.figures(reports): {"cache": False}}
     # the settings the report reads
     assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "cnn", "c0",
                                "replicate",
@@ -400,4 +463,71 @@ def test_a_diverged_fraction_point_reads_as_diverged(committed):
     changed = dataclasses.replace(results, mlp=dataclasses.replace(results.mlp,
                                                                    fraction=fraction))
     first = results.mlp.fraction[0]
-    assert f"| {first['n_train']:,} | diverged |" in report_markdown(changed)
+    mlp_section = appendix_markdown(changed).split("## Two-layer MLP", 1)[1]
+    row = next(line for line in mlp_section.splitlines()
+               if line.startswith(f"| {100 * first['fraction']:g}% | {first['seed']} | "))
+    assert row.endswith("| diverged |"), row
+
+
+# ----------------------------------------------------------------- the main text, for a reader
+
+def prose(markdown: str) -> str:
+    """The text a reader reads: images and link targets dropped (a link keeps its words)."""
+    text = "\n".join(line for line in markdown.splitlines() if not line.startswith("!["))
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+def test_the_main_text_keeps_to_its_word_and_figure_budget(main_text):
+    """Words as a journal counts them: the prose, tables and figures aside."""
+    text = "\n".join(line for line in prose(main_text).splitlines() if not line.startswith("|"))
+    words = len(re.findall(r"\S+", text))
+    assert 1000 < words <= MAIN_TEXT_WORDS, words
+    assert 0 < main_text.count("![") <= MAIN_TEXT_FIGURES
+    summary = main_text.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert len(summary.split()) <= 250
+
+
+# a file name, a config key (snake_case), a pipeline word: none belongs in the main text
+JARGON = re.compile(r"\b\w+\.(?:json|csv|yaml|py|md|npy|npz|png)\b|\bconf/|\b(?:dvc|DVC)\b"
+                    r"|\bparams\b|\bstages?\b|\b[a-z]+_[a-z_]+\b|`")
+
+
+def test_the_main_text_names_no_file_setting_or_stage(main_text):
+    assert JARGON.findall(prose(main_text)) == []
+    assert len(JARGON.findall("see `conf/linear` and scale_pixels in metrics.json")) == 5
+
+
+def test_every_test_accuracy_in_the_main_text_has_its_interval(main_text, committed):
+    """Each model's test accuracy, wherever the main text shows it, carries its 95% interval
+    ("92.51% [91.98, 93.01]"); a seed mean followed by its spread ("± ... over") counts too."""
+    results = committed[2]
+    accuracies = [results.sklearn["test"]["accuracy"],
+                  results.sklearn["at_our_lambda"]["test"]["accuracy"]]
+    for clf in (results.linear, results.mlp, results.cnn):
+        accuracies.append(clf.metrics["test"]["accuracy"])
+        if clf.fraction:
+            accuracies += [p["mean"] for p in clf.fraction_summary() if p["mean"] is not None]
+    text = prose(main_text)
+    for accuracy in accuracies:
+        shown = f"{100 * accuracy:.2f}%"
+        ends = [m.end() for m in re.finditer(re.escape(shown), text)]
+        assert ends, shown
+        bare = [text[max(0, i - 60):i + 20] for i in ends
+                if not text.startswith(" [", i) and not text.startswith(" ±", i)]
+        assert bare == [], (shown, bare)
+
+
+# sentences once true or never true, each found by an independent read (issue 20): none may
+# come back in what a reader reads
+STALE = ["its own DVC stage", "its own stage", "evaluated once", "touched once",
+         "touch the TEST set exactly once", "the L2 strength are chosen on validation",
+         "the L2 strength is chosen on validation"]
+
+
+def test_no_stale_sentence_comes_back():
+    texts = {path: path.read_text() for path in [ROOT / REPORT, ROOT / APPENDIX, ROOT / README,
+                                                 *(ROOT / "conf").rglob("*.yaml"),
+                                                 *(ROOT / "stages").glob("*.py")]}
+    found = [(path.relative_to(ROOT), phrase) for path, text in texts.items()
+             for phrase in STALE if phrase.lower() in text.lower()]
+    assert found == []

@@ -40,7 +40,7 @@ KIND_BY_NAME = {
     "momentum": {"momentum"},
 }
 STRUCTURED = {"scalar.points", "blur.kernel"}  # lists of numbers with their own tests below
-KIND_BY_KEY = {"ablation.seeds": "index", "replicate.seeds": "index",
+KIND_BY_KEY = {"ablation.seeds": "index", "replicate.seeds": "index", "fraction.seeds": "index",
                "replicate.split.test_size": "fraction", "replicate.split.random_state": "index",
                "replicate.linear.sweep.size": "count",
                "replicate.linear.sweep.other_sizes": "count",

@@ -110,8 +110,8 @@ def train_classifier(kind: str, section: Mapping, data: Prepared,
     every epoch too, or with ``train_curves=False`` after the last one only (sweep and
     fraction points, which need no train curves); ``val_curves=False`` validates after the
     last epoch only (the fraction runs: up to ten times the epochs on a tenth of the images,
-    where validating every epoch would cost as much as training). Each epoch's scores go to ``progress`` (a bar
-    on a terminal, a few lines in a log). Seeded: same section, same bytes."""
+    where validating every epoch would cost as much as training). Each epoch's scores go to
+    ``progress`` (a bar on a terminal, a few lines in a log). Seeded: same section, same bytes."""
     rng = np.random.default_rng(int(section["seed"]))
     x, y = data.x["train"], data.y["train"]
     if subset is not None:

@@ -210,6 +210,18 @@ def draw_mean_stdev_percent(plot: PlotDefinition, inputs: ReportInputs):
     return plots.mean_stdev_points(groups, plot.x_label, plot.y_label, plot.title)
 
 
+def draw_fraction(plot: PlotDefinition, inputs: ReportInputs):
+    """Per x value (a share), in percent on a log axis, the mean of y (an accuracy, in percent)
+    over its rows (seeds) joined by a line, with one sample standard deviation as error bars
+    (.dvc/plots/fraction.json)."""
+    path, column = plot.only_column()
+    groups: dict[float, list[float]] = {}
+    for row in inputs.records(path):
+        if row[column] not in ("", None):  # a diverged run
+            groups.setdefault(100 * _number(row[plot.x]), []).append(100 * _number(row[column]))
+    return plots.mean_stdev_line(groups, plot.x_label, plot.y_label, plot.title)
+
+
 def draw_waterfall(plot: PlotDefinition, inputs: ReportInputs):
     """Per row, a floating bar from ``start`` to the y column, with the interval [low, high]
     (.dvc/plots/waterfall.json); the first row is the starting level."""
@@ -227,7 +239,8 @@ DRAWERS = {"linear": draw_linear, "lines": draw_lines, "lines_percent": draw_lin
            "lines_log": draw_lines, "heatmap": draw_heatmap,
            "bar_horizontal": draw_bar_horizontal, "bars": draw_bars, "bars_percent": draw_bars,
            "confusion_counts": draw_confusion_counts,
-           "mean_stdev_percent": draw_mean_stdev_percent, "waterfall": draw_waterfall}
+           "mean_stdev_percent": draw_mean_stdev_percent, "waterfall": draw_waterfall,
+           "fraction": draw_fraction}
 
 
 def draw(plot: PlotDefinition, inputs: ReportInputs):

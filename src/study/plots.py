@@ -280,6 +280,29 @@ def mean_stdev_points(groups: dict[str, list[float]], x_label: str, y_label: str
     return fig
 
 
+def mean_stdev_line(groups: dict[float, list[float]], x_label: str, y_label: str, title: str):
+    """The ``fraction`` template (.dvc/plots/): per x, the mean of its values joined by a line,
+    with error bars of one sample standard deviation, x on a log axis labelled by its values."""
+    xs = sorted(groups)
+    means = [float(np.mean(groups[x])) for x in xs]
+    stds = [float(np.std(groups[x], ddof=1)) if len(groups[x]) > 1 else 0.0 for x in xs]
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    ax.errorbar(xs, means, yerr=stds, fmt="o-", capsize=4)
+    for x, mean in zip(xs, means, strict=True):
+        ax.annotate(f"{mean:.2f}", (x, mean), textcoords="offset points", xytext=(0, 8),
+                    ha="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xticks(xs, [f"{x:g}%" for x in xs])
+    ax.minorticks_off()
+    ax.margins(y=0.15)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(_wrapped(y_label, 40))
+    ax.grid(alpha=0.3)
+    ax.set_title(_wrapped(title, 55), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def confusion_matrix(counts: np.ndarray, x_names: list[str], y_names: list[str], x_label: str,
                      y_label: str, title: str):
     """DVC's ``confusion`` template: counts (len(y_names), len(x_names)) as cells, each labelled
