@@ -119,14 +119,13 @@ def test_exp_run_with_a_changed_knob_shows_in_metrics_and_params_diff(repo):
 def test_plots_show_writes_every_declared_plot(repo):
     run(repo, "dvc", "plots", "show", "-o", "plots_html")
     html = (repo / "plots_html" / "index.html").read_text()
-    for model in ("Linear classifier", "MLP"):
-        for title in ("loss per epoch", "accuracy per epoch", "test accuracy per class",
-                      "test confusion matrix", "test accuracy vs share of training data"):
-            assert f"{model}, {title}" in html
-    for title in ("Linear sweep, validation scores", "MLP sweep, validation scores",
-                  "C0 recovery, log10 relative output error",
-                  "C0 recovery, log10 relative weight error"):
-        assert title in html
+    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]
+    titles = [spec["title"] for entry in declared if isinstance(entry, dict)
+              for spec in entry.values()]
+    assert len(titles) > 20
+    # the page embeds each title as JSON text
+    missing = [t for t in titles if t not in html and json.dumps(t)[1:-1] not in html]
+    assert missing == []
     for image in ("linear/weights.png", "mlp/weights.png", "blur/blurred.png",
                   "blur/filters.png", "c0/filters.png"):
         assert image in html

@@ -178,9 +178,11 @@ def draw_bars(plot: PlotDefinition, inputs: ReportInputs):
             return None
         return [scale * _number(row[name]) for row in rows]
 
-    low, high = column(f"{plot.x}_low"), column(f"{plot.x}_high")
-    return plots.zoomed_bars([str(row[label_key]) for row in rows], column(plot.x),
-                             list(zip(low, high, strict=True)) if low and high else None,
+    values, low, high = column(plot.x), column(f"{plot.x}_low"), column(f"{plot.x}_high")
+    # an interval holds its value; at 100% accuracy rounding can leave high a hair below it
+    intervals = [(min(lo, v), max(hi, v)) for v, lo, hi in zip(values, low, high, strict=True)
+                 ] if low and high else None
+    return plots.zoomed_bars([str(row[label_key]) for row in rows], values, intervals,
                              plot.x_label, plot.y_label, plot.title,
                              "{:.2f}" if scale != 1.0 else "{:.4g}")
 
