@@ -109,6 +109,16 @@ def test_cache_cols_is_the_whole_im2col_matrix_and_independent_of_x():
     assert cols.any()
 
 
+def stride1_geometry(h, w, kh, kw, dh, dw, ph, pw):
+    """(padded height, width, output height, width, the stride-1 _Geometry), the geometry None
+    when the dilated kernel does not fit the padded image."""
+    hp, wp = h + 2 * ph, w + 2 * pw
+    oh, ow = hp - dh * (kh - 1), wp - dw * (kw - 1)
+    if oh < 1 or ow < 1:
+        return hp, wp, oh, ow, None
+    return hp, wp, oh, ow, conv_module._Geometry((1, 1), (ph, pw), (dh, dw), (kh, kw), (oh, ow))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(n=dims(1, 3), c=dims(1, 3), h=dims(1, 7), w=dims(1, 7), kh=dims(1, 4), kw=dims(1, 4),
        dh=dims(1, 2), dw=dims(1, 2), ph=st.integers(0, 3), pw=st.integers(0, 3), seed=seeds)
@@ -116,11 +126,9 @@ def test_col2im_in_the_row_layout_is_the_reference_bit_for_bit(dtype, n, c, h, w
                                                                 dw, ph, pw, seed):
     # barenet.conv's stride-1 col2im, rows extended to the padded width, against the plain
     # per-offset strided adds, given the same column gradient
-    hp, wp = h + 2 * ph, w + 2 * pw
-    oh, ow = hp - dh * (kh - 1), wp - dw * (kw - 1)
-    if oh < 1 or ow < 1:
+    hp, wp, oh, ow, geo = stride1_geometry(h, w, kh, kw, dh, dw, ph, pw)
+    if geo is None:
         return
-    geo = conv_module._Geometry((1, 1), (ph, pw), (dh, dw), (kh, kw), (oh, ow))
     rng = np.random.default_rng(seed)
     dcols = rng.standard_normal((c, kh, kw, n, oh, ow)).astype(dtype)
     dcols[rng.random(dcols.shape) < 0.2] = -0.0  # signed zeros must come out the same
@@ -141,11 +149,9 @@ def test_col2im_in_the_row_layout_is_the_reference_bit_for_bit(dtype, n, c, h, w
 def test_im2col_in_the_row_layout_is_the_windows_copy_bit_for_bit(dtype, n, c, h, w, kh, kw, dh,
                                                                    dw, ph, pw, seed):
     # the stride-1 im2col rows, cropped to W_out columns, are the plain _windows copy
-    hp, wp = h + 2 * ph, w + 2 * pw
-    oh, ow = hp - dh * (kh - 1), wp - dw * (kw - 1)
-    if oh < 1 or ow < 1:
+    hp, wp, oh, ow, geo = stride1_geometry(h, w, kh, kw, dh, dw, ph, pw)
+    if geo is None:
         return
-    geo = conv_module._Geometry((1, 1), (ph, pw), (dh, dw), (kh, kw), (oh, ow))
     x = np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(dtype)
     flat, padded = conv_module._pad_rows(x, geo)
     plain_padded = conv_module._pad(x, (ph, pw))
