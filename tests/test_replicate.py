@@ -189,6 +189,21 @@ def test_whole_replication_on_tiny_data_same_on_one_or_two_workers():
     metrics = outputs["metrics.json"]
     assert numbers_only(metrics) and metrics["rows"] == len(rows)
     assert "reproduced" in summary
+    # the figures' overlay: per share and seed, the re-run beside the original's printed number,
+    # the re-run's seed mean the replication table's (which quotes it in percent)
+    for model, label in (("linear", "linear"), ("mlp", "MLP")):
+        fraction = outputs[f"{model}_fraction.csv"]
+        by_share: dict[float, list[float]] = {}
+        for share, _, rerun, reported in fraction.rows:
+            by_share.setdefault(share, []).append(rerun)
+            row = next(r for r in rows if r[0] == f"{label} fraction {round(100 * share)}% "
+                       "test acc %")
+            assert reported == pytest.approx(row[1] / 100)
+        for share, values in by_share.items():
+            row = next(r for r in rows if r[0] == f"{label} fraction {round(100 * share)}% "
+                       "test acc %")
+            assert len(values) == len(cfg["seeds"]) and 100 * np.mean(values) == pytest.approx(
+                row[2])
     # the same numbers whichever way the runs are shared out
     again, _ = R.replication_outputs(data, cfg, REPORT_ORIGINAL, workers=1)
     assert json.dumps(again["metrics.json"]) == json.dumps(metrics)

@@ -32,6 +32,7 @@ from study.report import (
     readme_block,
     replace_block,
     report_markdown,
+    sci,
     with_interval,
     write_report,
 )
@@ -112,10 +113,16 @@ def number_pool(root: Path, files: set[str], params: dict) -> np.ndarray:
     return np.unique(np.abs(np.array(pool)))
 
 
+# "2.03 × 10⁷" as the report writes a quantity spanning many orders of magnitude (study.report.sci)
+POWER_OF_TEN = re.compile(r" × 10([⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+FROM_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+
+
 def foreign_numbers(text: str, pool: np.ndarray) -> list[str]:
     """Numbers in ``text`` that no value of ``pool`` rounds to at the precision shown (a
     percentage may also be a fraction x 100); link targets are skipped."""
     text = re.sub(r"\]\([^)]*\)", "]", text)
+    text = POWER_OF_TEN.sub(lambda m: "e" + m[1].translate(FROM_SUPERSCRIPT), text)
     foreign = []
     for whole, fraction, exponent, percent in NUMBER.findall(text):
         shown = float(whole.replace(",", "") + fraction + exponent)
@@ -160,15 +167,15 @@ def test_headline_rows_hold_the_original_and_our_numbers(committed):
     rows = {  # a word of the row's label -> the strings its cells must hold
         "Linear classifier: original attempt": [f"{original['linear_test_accuracy']:g}%"],
         "Linear classifier: this study": [
-            with_interval(results.linear.metrics["test"]["accuracy"], n)],
+            with_interval(results.linear.metrics["test"]["accuracy_mean"], n)],
         "scikit-learn: original attempt": [f"{original['sklearn_test_accuracy']:g}%"],
         "scikit-learn: this study": [with_interval(results.sklearn["test"]["accuracy"], n)],
         "MLP: original attempt": [f"{original['mlp_test_accuracy']:g}%"],
-        "MLP: this study": [with_interval(results.mlp.metrics["test"]["accuracy"], n)],
-        "CNN: this study": [with_interval(results.cnn.metrics["test"]["accuracy"], n)],
+        "MLP: this study": [with_interval(results.mlp.metrics["test"]["accuracy_mean"], n)],
+        "CNN: this study": [with_interval(results.cnn.metrics["test"]["accuracy_mean"], n)],
     }
     assert not any("C0" in line for line in block.splitlines() if line.startswith("| "))
-    assert f"{c0['cg']['relative_weight_error']:.3g}" in report
+    assert sci(c0["cg"]["relative_weight_error"]) in report
     for text in (report, block):
         table_rows = [line for line in text.splitlines() if line.startswith("| ")]
         for label, cells in rows.items():
@@ -187,7 +194,8 @@ def test_the_c0_stand_in_is_named_and_the_untrained_difference_never_compared(co
     assert "stand-in" in report and "stand-in" in readme
     untrained = f"{PARAMS['report']['original']['c0_untrained_max_signed_difference']:g}"
     for text in (report, block):
-        alone = re.compile(rf"(?<![\w.]){re.escape(untrained)}(?![\w.])")  # not 1.93e+05
+        # not 1.93e+05 or 1.93 × 10⁵
+        alone = re.compile(rf"(?<![\w.]){re.escape(untrained)}(?![\w.]| ×)")
         lines = [line for line in text.splitlines() if alone.search(line)]
         assert all(not line.startswith("|") and "before any training step" in line
                    for line in lines), lines
@@ -208,7 +216,7 @@ def test_quoted_numbers_are_formatted_from_the_metrics(committed):
             assert (f"| {point['seed']} | {point['n_train']:,} | {point['epochs']} | "
                     f"{100 * point['val_accuracy']:.2f}% | {100 * point['test_accuracy']:.2f}% |"
                     ) in report
-    assert f"condition number {results.c0['patch_gram_condition_number']:.3g}" in report
+    assert f"condition number {sci(results.c0['patch_gram_condition_number'])}" in report
     for record in results.scalar:
         assert f"| {record['f']:.6g} |" in report
 
@@ -308,8 +316,12 @@ def derived_for_the_main_text(results) -> list[float]:
     original = PARAMS["report"]["original"]["linear_fraction_accuracy"]
     numbers.append(original[-1] - original[0])
     numbers += [row["sd"] / 100 for row in results.replication["replication"] if row["sd"]]
-    numbers += [100 * (results.mlp.metrics["test"]["accuracy"]
-                       - results.linear.metrics["test"]["accuracy"])]
+    numbers += [100 * (results.mlp.metrics["test"][key] - results.linear.metrics["test"][key])
+                for key in ("accuracy", "accuracy_mean")]
+    numbers += [1 - clf.metrics["test"]["accuracy_mean"]
+                for clf in (results.linear, results.mlp, results.cnn)]
+    n_val = results.data["idx"]["counts"]["val"]  # the CNN's choice against its seeds' spread
+    numbers.append(results.cnn.metrics["val"]["accuracy_std"] * n_val)
     for clf in (results.linear, results.mlp, results.cnn):
         curves = clf.curves
         numbers += [curves["train_accuracy"][-1] - curves["val_accuracy"][-1],
@@ -341,6 +353,8 @@ def test_the_number_check_catches_a_hand_typed_number(committed):
     assert NUMBER.findall("float64 C0 SHA-256 CIFAR-10 Conv2d reports/c0/x.png") == []
     assert foreign_numbers("0.1306", np.array([0.1306257])) == []
     assert foreign_numbers("0.1307", np.array([0.1306257])) == ["0.1307"]
+    assert foreign_numbers("2.03 × 10⁷ and 1.87 × 10⁻⁸", np.array([2.0312e7, 1.8749e-8])) == []
+    assert foreign_numbers("2.04 × 10⁷", np.array([2.0312e7])) == ["2.04e7"]
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -348,11 +362,20 @@ def test_the_number_check_catches_a_hand_typed_number(committed):
 def test_a_changed_metric_changes_the_report_and_the_readme_block(committed):
     _, _, results, _ = committed
     metrics = {**results.linear.metrics,
-               "test": {**results.linear.metrics["test"], "accuracy": 0.987654, "loss": 0.1}}
+               "test": {**results.linear.metrics["test"], "accuracy": 0.987654,
+                        "accuracy_mean": 0.987654, "loss": 0.1}}
     changed = dataclasses.replace(results, linear=dataclasses.replace(results.linear,
                                                                       metrics=metrics))
     assert "98.77%" in readme_block(changed) and "98.77%" not in readme_block(results)
     assert "| test | 98.77% | 0.1000 |" in appendix_markdown(changed)
+
+
+@pytest.mark.parametrize("value, digits, shown", [
+    (2.0312e7, 3, "2.03 × 10⁷"), (1.8749e-8, 3, "1.87 × 10⁻⁸"),
+    (-2.53137e-15, 6, "-2.53137 × 10⁻¹⁵"), (224038.3, 3, "2.24 × 10⁵"), (12345.6, 3, "12,346"),
+    (914.2, 3, "914"), (0.0199, 3, "0.0199"), (0.43721, 6, "0.43721"), (0.0, 3, "0")])
+def test_sci_never_writes_e_notation(value, digits, shown):
+    assert sci(value, digits) == shown
 
 
 def test_replace_block_rewrites_only_the_block():
@@ -498,20 +521,24 @@ def test_the_main_text_names_no_file_setting_or_stage(main_text):
 
 
 def test_every_test_accuracy_in_the_main_text_has_its_interval(main_text, committed):
-    """Each model's test accuracy, wherever the main text shows it, carries its 95% interval
-    ("92.51% [91.98, 93.01]"); a seed mean followed by its spread ("± ... over") counts too."""
+    """Each model's test accuracy (the mean over its seeds, and each share's mean), which the
+    main text must show, and the seed-0 model's, where it shows it, carry the 95% interval
+    ("92.51% [91.98, 93.01]"); a mean followed by its spread ("± ... over") counts too."""
     results = committed[2]
-    accuracies = [results.sklearn["test"]["accuracy"],
-                  results.sklearn["at_our_lambda"]["test"]["accuracy"]]
+    required = [results.sklearn["test"]["accuracy"],
+                results.sklearn["at_our_lambda"]["test"]["accuracy"]]
+    seed_0 = []
     for clf in (results.linear, results.mlp, results.cnn):
-        accuracies.append(clf.metrics["test"]["accuracy"])
+        required.append(clf.metrics["test"]["accuracy_mean"])
+        seed_0.append(clf.metrics["test"]["accuracy"])
         if clf.fraction:
-            accuracies += [p["mean"] for p in clf.fraction_summary() if p["mean"] is not None]
+            summary = [p for p in clf.fraction_summary() if p["mean"] is not None]
+            required += [summary[0]["mean"], summary[-1]["mean"]]
     text = prose(main_text)
-    for accuracy in accuracies:
+    for accuracy in required + seed_0:
         shown = f"{100 * accuracy:.2f}%"
         ends = [m.end() for m in re.finditer(re.escape(shown), text)]
-        assert ends, shown
+        assert ends or accuracy not in required, shown
         bare = [text[max(0, i - 60):i + 20] for i in ends
                 if not text.startswith(" [", i) and not text.startswith(" ±", i)]
         assert bare == [], (shown, bare)

@@ -35,3 +35,11 @@ def test_mcnemar_of_identical_classifiers_is_one_and_shapes_must_agree():
     assert mcnemar(right, right) == {"only_a_right": 0, "only_b_right": 0, "p_value": 1.0}
     with pytest.raises(ValueError, match="one length"):
         mcnemar(right, right[:2])
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 1135, 1032, 10000])
+def test_wilson_holds_its_value_at_0_and_100_percent(n):
+    """An interval at 0% or 100% ends exactly there (rounding in the formula lands a hair
+    inside, which a plotted error bar would then not reach)."""
+    assert wilson_interval(0, n)[0] == 0.0
+    assert wilson_interval(n, n)[1] == 1.0

@@ -46,7 +46,8 @@ KIND_BY_KEY = {"ablation.seeds": "index", "replicate.seeds": "index", "fraction.
                "replicate.linear.sweep.other_sizes": "count",
                "replicate.linear.sweep.lrs": "positive",
                "replicate.linear.sweep.lambdas": "non_negative",
-               "sigma.values": "non_negative", "sigma.seeds": "index"}
+               "sigma.values": "non_negative", "sigma.seeds": "index",
+               "module_grad.conv_cases": "count"}
 
 
 def kind_of(key: str) -> str | None:
@@ -188,6 +189,15 @@ def test_structured_and_named_knobs(key, value, message):
     target[name] = value
     problems = config_problems(config)
     assert len(problems) == 1 and re.search(message, problems[0]), problems
+
+
+def test_a_rung_whose_knob_has_no_words_is_named():
+    config = yaml.safe_load(yaml.safe_dump(PARAMS))
+    del config["ablation"]["change_words"]["momentum"]  # a rung of the MLP's ladder
+    problems = config_problems(config)
+    assert len(problems) == 1 and problems[0].startswith(
+        "ablation.change_words must give words for every knob the rungs of ablation.mlp change;"
+        " add ['momentum']"), problems
 
 
 def test_settings_that_do_not_fit_together_are_named():

@@ -129,6 +129,11 @@ def rung_name(rung) -> str:
     return ", ".join(rung)
 
 
+def rung_words(changes: Mapping, words: Mapping[str, str]) -> str:
+    """A rung in words: its knobs' words (conf/ablation change_words), joined by " + "."""
+    return " + ".join(words[k] for k in changes)
+
+
 def rung_changes(rung, section: Mapping, best: Mapping) -> dict:
     """What a rung sets: a knob name (or a list of them) restores the study's value, the
     sweep's choice ``best`` for a grid knob and ``section``'s otherwise; a mapping sets what it
@@ -207,9 +212,11 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
     spec, seeds = ablation[kind], [int(s) for s in ablation["seeds"]]
     original = dict(spec["original"])
     steps = [("original", {}, original)]
+    words = {"original": "the original's recipe"}  # rung name -> its words
 
-    def climb(changes: dict, name: str) -> None:
+    def climb(changes: dict, name: str, prefix: str = "") -> None:
         steps.append((name, changes, {**steps[-1][2], **changes}))
+        words[name] = prefix + rung_words(changes, ablation["change_words"])
 
     for rung in spec["rungs"]:
         climb(rung_changes(rung, section, best), rung_name(rung))
@@ -217,7 +224,8 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
               **{k: best[k] for k in section["grid"]}}
     rest = {k: v for k, v in recipe.items() if steps[-1][2].get(k) != v}
     if rest:
-        climb(rest, f"the rest of the study's recipe: {settings_name(rest)}")
+        climb(rest, f"the rest of the study's recipe: {settings_name(rest)}",
+              "the rest of the study's recipe: ")
     at_study = len(steps) - 1
     study = steps[at_study][2]
     for rung in spec["beyond"]:
@@ -226,14 +234,16 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
     for name, changes, _ in steps[1:at_study + 1]:
         settings = {**study, **{k: original[k] for k in changes}}
         if settings["standardise"] and not settings["scale_pixels"]:
-            kept.append({"name": name, "reason": "standardised inputs do not depend on the "
-                         "pixels' scale, so raw pixels cannot be restored alone"})
+            kept.append({"name": name, "words": words[name],
+                         "reason": "standardised inputs do not depend on the pixels' scale, so "
+                         "raw pixels cannot be restored alone"})
         else:
             undone.append((name, settings))
     runs = recipe_scores(kind, [(n, s) for n, _, s in steps] + undone, data_for, seeds, workers)
     ladder_records = []
     for (name, changes, settings), scores in zip(steps, runs, strict=False):
-        record = {**scored(name, settings, scores, seeds), "changes": changes}
+        record = {**scored(name, settings, scores, seeds), "changes": changes,
+                  "words": words[name]}
         if ladder_records:
             before = ladder_records[-1]
             record["change"] = {key: paired(column(before, key), column(record, key))
@@ -242,7 +252,7 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
     final = ladder_records[at_study]
     leave_one_out = []
     for (name, settings), scores in zip(undone, runs[len(steps):], strict=True):
-        record = scored(name, settings, scores, seeds)
+        record = {**scored(name, settings, scores, seeds), "words": words[name]}
         # what the study's recipe loses without this change: final minus undone
         record["loss"] = {key: paired(column(record, key), column(final, key))
                           for key in ("val_accuracy", "test_accuracy")}
@@ -252,12 +262,12 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
               if r["change"]["val_accuracy"]["half_width"]]
     rows = [[r["name"], int(seed), run["val_accuracy"], run["test_accuracy"]]
             for r in ladder_records for seed, run in r["seeds"].items() if run is not None]
-    waterfall = [[ladder_records[0]["name"], *[100 * ladder_records[0]["test_accuracy_mean"]] * 2,
+    waterfall = [[ladder_records[0]["words"], *[100 * ladder_records[0]["test_accuracy_mean"]] * 2,
                   None, None]]
     for before, record in zip(ladder_records, ladder_records[1:], strict=False):
         change = record["change"]["test_accuracy"]
         start = 100 * before["test_accuracy_mean"]
-        waterfall.append([record["name"], start, 100 * record["test_accuracy_mean"],
+        waterfall.append([record["words"], start, 100 * record["test_accuracy_mean"],
                           *(None if change[k] is None else start + 100 * change[k]
                             for k in ("low", "high"))])
     summary = ", ".join(f"{r['name']} {r['test_accuracy_mean']:.4f}"

@@ -111,12 +111,12 @@ def blur_outputs(blur_cfg: Mapping, images: np.ndarray, labels: np.ndarray
     total = math.fsum(weights) ** 2
     names = [CIFAR10_CLASSES[i] for i in labels[chosen]]
     blurred_fig = image_rows([to_rgb(x), to_rgb(blurred)], ["original", "blurred"], names,
-                             suptitle=f"{k}x{k} blur {spec}^T {spec} / {total:g} by barenet "
-                                      "Conv2d (zero padding keeps 32x32)")
+                             suptitle=f"{k} × {k} Gaussian blur (weights {spec} × {spec} / "
+                                      f"{total:g}) by our convolution, zero padding")
     filters_fig = kernel_grid(conv.weight.data, CHANNELS,
-                              suptitle=f"Conv2d(3, 3, {k}, padding={k // 2}, bias=False): "
-                                       "weight[output, input]\nthe kernel on the diagonal, 0 "
-                                       "elsewhere (colours never mix)")
+                              suptitle="The blur's filters: row = output colour, column = input "
+                                       "colour\nthe Gaussian on the diagonal, zero elsewhere "
+                                       "(colours never mix)")
     summary = (f"{len(chosen)} images, {k}x{k} kernel, max |conv - scipy| = {max_diff:.1e}")
     return {"metrics.json": metrics, "info.json": info, "blurred.png": blurred_fig,
             "filters.png": filters_fig}, summary

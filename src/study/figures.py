@@ -179,9 +179,7 @@ def draw_bars(plot: PlotDefinition, inputs: ReportInputs):
         return [scale * _number(row[name]) for row in rows]
 
     values, low, high = column(plot.x), column(f"{plot.x}_low"), column(f"{plot.x}_high")
-    # an interval holds its value; at 100% accuracy rounding can leave high a hair below it
-    intervals = [(min(lo, v), max(hi, v)) for v, lo, hi in zip(values, low, high, strict=True)
-                 ] if low and high else None
+    intervals = list(zip(low, high, strict=True)) if low and high else None
     return plots.zoomed_bars([str(row[label_key]) for row in rows], values, intervals,
                              plot.x_label, plot.y_label, plot.title,
                              "{:.2f}" if scale != 1.0 else "{:.4g}")
@@ -213,15 +211,20 @@ def draw_mean_stdev_percent(plot: PlotDefinition, inputs: ReportInputs):
 
 
 def draw_fraction(plot: PlotDefinition, inputs: ReportInputs):
-    """Per x value (a share), in percent on a log axis, the mean of y (an accuracy, in percent)
-    over its rows (seeds) joined by a line, with one sample standard deviation as error bars
+    """Per y column, named in words by the template's ``names``: per x value (a share), in
+    percent on a log axis, the mean of the column (an accuracy, in percent) over its rows
+    (seeds) joined by a line, with one sample standard deviation as error bars
     (.dvc/plots/fraction.json)."""
-    path, column = plot.only_column()
-    groups: dict[float, list[float]] = {}
-    for row in inputs.records(path):
-        if row[column] not in ("", None):  # a diverged run
-            groups.setdefault(100 * _number(row[plot.x]), []).append(100 * _number(row[column]))
-    return plots.mean_stdev_line(groups, plot.x_label, plot.y_label, plot.title)
+    names = template_param(inputs, plot.template, "names")
+    series: dict[str, dict[float, list[float]]] = {}
+    for path, columns in plot.y.items():
+        for row in inputs.records(path):
+            for column in columns:
+                if row[column] not in ("", None):  # a diverged run
+                    groups = series.setdefault(names.get(column, column), {})
+                    groups.setdefault(100 * _number(row[plot.x]), []).append(
+                        100 * _number(row[column]))
+    return plots.mean_stdev_lines(series, plot.x_label, plot.y_label, plot.title)
 
 
 def draw_waterfall(plot: PlotDefinition, inputs: ReportInputs):

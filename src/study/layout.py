@@ -17,7 +17,7 @@ def output(reports: str, name: str, file: str) -> str:
     """A file of a classifier (``name`` in CLASSIFIERS: metrics.json, info.json, best.json,
     curves.csv, per_class.csv, confusion.csv, predictions.csv, heatmap.json, sweep.csv, sweep.md,
     fraction.json, fraction.csv, weights.png, mistakes.png) or of another experiment
-    (sklearn, scalar, blur, c0)."""
+    (sklearn, scalar, module_grad, blur, c0)."""
     return f"{reports}/{name}/{file}"
 
 

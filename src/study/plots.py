@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def image_grid(images: np.ndarray, titles: list[str], ncols: int, suptitle: str,
@@ -150,6 +151,8 @@ def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, 
         ax.plot(xs, ys, marker="." if len(xs) <= 50 else None, label=label)
     if log_y:
         ax.set_yscale("log")
+    if all(float(x).is_integer() for xs, _ in lines.values() for x in xs):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, passes: no 2.5
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.grid(alpha=0.3, which="both" if log_y else "major")
@@ -280,25 +283,35 @@ def mean_stdev_points(groups: dict[str, list[float]], x_label: str, y_label: str
     return fig
 
 
-def mean_stdev_line(groups: dict[float, list[float]], x_label: str, y_label: str, title: str):
-    """The ``fraction`` template (.dvc/plots/): per x, the mean of its values joined by a line,
-    with error bars of one sample standard deviation, x on a log axis labelled by its values."""
-    xs = sorted(groups)
-    means = [float(np.mean(groups[x])) for x in xs]
-    stds = [float(np.std(groups[x], ddof=1)) if len(groups[x]) > 1 else 0.0 for x in xs]
-    fig, ax = plt.subplots(figsize=(7.0, 4.2))
-    ax.errorbar(xs, means, yerr=stds, fmt="o-", capsize=4)
-    for x, mean in zip(xs, means, strict=True):
-        ax.annotate(f"{mean:.2f}", (x, mean), textcoords="offset points", xytext=(0, 8),
-                    ha="center", fontsize=8)
+def mean_stdev_lines(series: dict[str, dict[float, list[float]]], x_label: str, y_label: str,
+                     title: str):
+    """The ``fraction`` template (.dvc/plots/): per series (label -> x -> values), the mean of
+    each x's values joined by a line, with error bars of one sample standard deviation, x on a
+    log axis labelled by its values. The first series, the study's own, has its means written
+    beside its points."""
+    fig, ax = plt.subplots(figsize=(7.0, 5.0))
+    all_xs: set[float] = set()
+    for i, (label, groups) in enumerate(series.items()):
+        xs = sorted(groups)
+        means = [float(np.mean(groups[x])) for x in xs]
+        stds = [float(np.std(groups[x], ddof=1)) if len(groups[x]) > 1 else 0.0 for x in xs]
+        ax.errorbar(xs, means, yerr=stds, fmt="o-" if i == 0 else "s--", capsize=4,
+                    label=label)
+        if i == 0:  # to the right of the point, clear of its error bar
+            for x, mean in zip(xs, means, strict=True):
+                ax.annotate(f"{mean:.2f}", (x, mean), textcoords="offset points",
+                            xytext=(7, -10), ha="left", fontsize=8)
+        all_xs.update(xs)
     ax.set_xscale("log")
-    ax.set_xticks(xs, [f"{x:g}%" for x in xs])
+    ax.set_xticks(sorted(all_xs), [f"{x:g}%" for x in sorted(all_xs)])
     ax.minorticks_off()
-    ax.margins(y=0.15)
+    ax.margins(x=0.12, y=0.1)
     ax.set_xlabel(x_label)
     ax.set_ylabel(_wrapped(y_label, 40))
     ax.grid(alpha=0.3)
-    ax.set_title(_wrapped(title, 55), fontsize=11)
+    # below the axes: inside, it would cover some series' error bars
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.set_title(_wrapped(title, 60), fontsize=11)
     fig.tight_layout()
     return fig
 

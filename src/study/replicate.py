@@ -614,6 +614,9 @@ def replication_outputs(data: RawMnist, cfg: Mapping, report_original: Mapping,
     observations = {name: [results[("mlp_observation", s, name)] for s in seeds]
                     for name in mlp["observations"]}
     outputs["mlp_observations.csv"] = observations_table(observations, notebooks)
+    for model, runs in (("linear", linear), ("mlp", notebooks)):
+        outputs[f"{model}_fraction.csv"] = fraction_table(
+            runs, shares, report_original[f"{model}_fraction_accuracy"])
     outputs["metrics.json"] = metrics(rows, linear, notebooks, observations, size_fit, points,
                                       results.get(("sklearn",)))
     wall = time.perf_counter() - start
@@ -657,6 +660,16 @@ def candidates_table(linear: list[dict], names: Sequence[str]) -> Table:
     return Table(["candidate", "seed", "train_accuracy", "val_accuracy", "test_accuracy",
                   "test_loss", "best_class", "worst_class", "test_top_class_share",
                   "test_mean_abs_score"], rows)
+
+
+def fraction_table(runs: list[dict], shares: Sequence[int],
+                   reported: Sequence[float]) -> Table:
+    """Per share and seed, the re-run's test accuracy beside the original's printed one (the
+    same on every seed's row), both as fractions: what the study's fraction plots overlay on
+    its own (.dvc/plots/fraction.json)."""
+    rows = [[share / 100, r["seed"], r["fractions"][i]["test"]["accuracy"], reported[i] / 100]
+            for i, share in enumerate(shares) for r in runs]
+    return Table(["fraction", "seed", "rerun_test_accuracy", "reported_test_accuracy"], rows)
 
 
 def observations_table(observations: Mapping[str, list[dict]], notebooks: list[dict]) -> Table:

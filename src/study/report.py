@@ -9,6 +9,7 @@ templates (study/templates/*.md.j2) that format it through the filters below, an
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,30 @@ def points(fraction: float | None) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:+.2f}"
 
 
+def points_unsigned(fraction: float) -> str:
+    """A difference of accuracies (a fraction) in percentage points, two decimals, no sign:
+    for a gap the sentence already says the direction of."""
+    return f"{100 * abs(fraction):.2f}"
+
+
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sci(value: float, digits: int = 3) -> str:
+    """A quantity spanning many orders of magnitude, to ``digits`` significant digits: plain
+    between 0.001 and 100,000 (whole numbers from 1,000 up with thousands separators), else as
+    "2.03 × 10⁷", never as 2.03e+07."""
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(value)))
+    if -3 <= exponent < 3:
+        return f"{value:.{digits}g}"
+    if 3 <= exponent < 5:
+        return f"{round(value):,}"
+    mantissa, power = f"{value:.{digits - 1}e}".split("e")
+    return f"{mantissa} × 10{str(int(power)).translate(SUPERSCRIPT)}"
+
+
 def change_interval(change: dict) -> str:
     """A paired change (study.ablation.paired) in points with its 95% interval."""
     if change["low"] is None:
@@ -100,8 +125,9 @@ def with_interval(accuracy: float, n: int) -> str:
 
 
 def p_value(p: float) -> str:
-    """A p-value as a reader compares it with 0.05: three significant digits, or "< 0.001"."""
-    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+    """A p-value as a reader compares it with 0.05: "p = 0.035" (two significant digits), or
+    "p < 0.001"."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
 def bold_if(text: str, condition: bool) -> str:
@@ -121,6 +147,7 @@ TEMPLATES.filters.update({name: (lambda value, spec=spec: format(value, spec))
                           for name, spec in NUMBER_FORMATS.items()})
 TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, setting=setting, settings=settings,
                          bracketed=bracketed, bold_if=bold_if, points=points,
+                         points_unsigned=points_unsigned, sci=sci,
                          with_interval=with_interval, wilson=wilson, p_value=p_value,
                          change_interval=change_interval, verdict=verdict,
                          prediction_interval=prediction_interval)

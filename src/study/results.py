@@ -165,6 +165,14 @@ class Classifier:
         return SweepGrid(col_key, row_key, cols, rows, values,
                          (rows.index(best[row_key]), cols.index(best[col_key])))
 
+    def best_row_per_column(self) -> list[tuple[float, float]]:
+        """Per learning rate (ascending), the other swept setting with the best validation
+        accuracy there: (lr, setting)."""
+        grid = self.sweep_grid("val accuracy")
+        return [(col, grid.rows[max(range(len(grid.rows)), key=lambda r: (
+                    -np.inf if grid.values[r][c] is None else grid.values[r][c]))])
+                for c, col in enumerate(grid.cols)]
+
     def runner_up(self) -> dict | None:
         """The sweep point second to the chosen one by the selection's rule (validation
         accuracy, ties to the lower loss), with margin_images: by how many validation images
@@ -259,6 +267,7 @@ class Results:
     sklearn: dict                    # reports/sklearn/metrics.json
     sklearn_info: dict               # reports/sklearn/info.json: model, dtype, preprocessing
     scalar: list[dict]
+    module_grad: dict
     blur: dict                       # reports/blur/metrics.json
     blur_info: dict                  # reports/blur/info.json: reference, images, kernel
     c0: dict
@@ -324,6 +333,7 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
         sklearn=other("sklearn", "metrics.json"),
         sklearn_info=other("sklearn", "info.json"),
         scalar=other("scalar", "gradients.json"),
+        module_grad=other("module_grad", "gradients.json"),
         blur=other("blur", "metrics.json"),
         blur_info=other("blur", "info.json"),
         c0=other("c0", "metrics.json"),

@@ -19,7 +19,9 @@ def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]
     p = correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0% and 100% the interval ends exactly at its value: rounding can leave it a hair inside
+    return (0.0 if correct == 0 else max(0.0, centre - half),
+            1.0 if correct == n else min(1.0, centre + half))
 
 
 def mcnemar(a_right: np.ndarray, b_right: np.ndarray) -> dict:

@@ -200,6 +200,9 @@ RULES: dict[str, Check] = {
     "fraction.seeds": each(SEED),
     "scalar.points": each(point_xyz),
     "scalar.fd_step": interval(0, 1, closed_low=False, closed_high=False),
+    "module_grad.seed": SEED,
+    "module_grad.conv_cases": integer(1),
+    "module_grad.fd_step": interval(0, 1, closed_low=False, closed_high=False),
     "blur.kernel": blur_weights,
     "blur.n_images": integer(1),
     "blur.pick": one_of("per_class", "first"),
@@ -222,6 +225,7 @@ RULES: dict[str, Check] = {
     "c0.cg.memory": optional(integer(1)),
     "c0.cg.separable": boolean,
     "ablation.seeds": each(SEED),
+    "ablation.change_words.*": text,
     # _relations checks they name knobs of the model
     **{f"ablation.{m}.{part}": each(rung, empty=part == "beyond") for m in ("linear", "mlp")
        for part in ("rungs", "beyond")},
@@ -262,7 +266,7 @@ RULES: dict[str, Check] = {
     "sigma.values": each(check_non_negative),
     "sigma.seeds": each(SEED),
     "report.literature": each(literature_row),
-    "report.change_words.*": text,
+    "report.literature_source": text,
     "report.original.*": check_non_negative,  # the original attempt's results, as quoted
     **{f"report.original.{key}": each(check_non_negative)
        for key in ("fraction_shares", "linear_fraction_accuracy", "mlp_fraction_accuracy")},
@@ -329,6 +333,12 @@ def _relations(cfg: Mapping) -> list[tuple[str, str]]:
         if unknown:
             problems.append((f"ablation.{model}", f"ablation.{model} names {unknown}, which are "
                              f"not knobs of {model} (its knobs: {sorted(knobs)})"))
+        words = ablation.get("change_words")
+        wordless = sorted({k for k in named if k not in (words or {})})
+        if isinstance(words, Mapping | None) and wordless:
+            problems.append(("ablation.change_words", f"ablation.change_words must give words "
+                             f"for every knob the rungs of ablation.{model} change; add "
+                             f"{wordless}"))
         # the first rung is a whole recipe: a knob added to the model must be given the
         # original's value there, or it would silently take the study's value
         unnamed = sorted(knobs - set(recipe) - LADDER_CHOOSES)
