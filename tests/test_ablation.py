@@ -66,13 +66,13 @@ def test_the_ladder_climbs_from_the_original_to_the_study_s_recipe_over_paired_s
         return data_for(inputs)
 
     outputs, summary = ablation_outputs("linear", study, best, ladder_spec(), recorded, 2)
-    # each recipe reads its inputs in its own dtype: rung 0 raw pixels in float64
-    assert {("float64", False, False), ("float32", False, False),
+    # each recipe reads its inputs in its own dtype: rung 0 raw pixels in float64, then scaled
+    assert {("float64", False, False), ("float64", False, True),
             ("float32", True, True)} <= set(read)
     result = outputs["linear.json"]
     ladder = result["ladder"]
     assert [r["name"] for r in ladder] == [
-        "original", "dtype", "scale_pixels", "l2_per",
+        "original", "scale_pixels", "dtype", "l2_per",
         "gradient=mean, lr=0.064, lambda=0.00015625", "init_std", "lr, lambda", "epochs",
         "standardise", "lr_decay", "bias=true"]
     assert ladder[0]["settings"]["gradient"] == "sum" and ladder[0]["changes"] == {}

@@ -318,6 +318,10 @@ def derived_for_the_main_text(results) -> list[float]:
     numbers += [row["sd"] / 100 for row in results.replication["replication"] if row["sd"]]
     numbers += [100 * (results.mlp.metrics["test"][key] - results.linear.metrics["test"][key])
                 for key in ("accuracy", "accuracy_mean")]
+    seeds = [s["test_accuracy"] for s in results.linear.metrics["seeds"].values()]
+    numbers.append(round((max(seeds) - min(seeds)) * n_test))  # the seeds' spread, in images
+    numbers.append(round(100 * results.mlp.metrics["test"]["accuracy_mean"], 2)  # as shown
+                   - round(100 * results.linear.metrics["test"]["accuracy_mean"], 2))
     numbers += [1 - clf.metrics["test"]["accuracy_mean"]
                 for clf in (results.linear, results.mlp, results.cnn)]
     n_val = results.data["idx"]["counts"]["val"]  # the CNN's choice against its seeds' spread
@@ -513,6 +517,15 @@ def test_the_main_text_keeps_to_its_word_and_figure_budget(main_text):
 # a file name, a config key (snake_case), a pipeline word: none belongs in the main text
 JARGON = re.compile(r"\b\w+\.(?:json|csv|yaml|py|md|npy|npz|png)\b|\bconf/|\b(?:dvc|DVC)\b"
                     r"|\bparams\b|\bstages?\b|\b[a-z]+_[a-z_]+\b|`")
+
+
+def test_every_table_row_has_its_headers_cells(main_text):
+    """A row with a cell too few shifts every value after it under the wrong header."""
+    for table in re.findall(r"(?:^\|.*\n)+", main_text, flags=re.M):
+        rows = [line.strip() for line in table.splitlines()]
+        widths = {row.count("|") for row in rows}
+        assert len(widths) == 1, rows
+    assert len(re.findall(r"(?:^\|.*\n)+", main_text, flags=re.M)) >= 5
 
 
 def test_the_main_text_names_no_file_setting_or_stage(main_text):

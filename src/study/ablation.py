@@ -264,7 +264,9 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
             for r in ladder_records for seed, run in r["seeds"].items() if run is not None]
     waterfall = [[ladder_records[0]["words"], *[100 * ladder_records[0]["test_accuracy_mean"]] * 2,
                   None, None]]
-    for before, record in zip(ladder_records, ladder_records[1:], strict=False):
+    # the waterfall climbs to the study's recipe; the rungs beyond it are in the tables only
+    climbed = ladder_records[:at_study + 1]
+    for before, record in zip(climbed, climbed[1:], strict=False):
         change = record["change"]["test_accuracy"]
         start = 100 * before["test_accuracy_mean"]
         waterfall.append([record["words"], start, 100 * record["test_accuracy_mean"],

@@ -295,8 +295,8 @@ def mean_stdev_lines(series: dict[str, dict[float, list[float]]], x_label: str, 
         xs = sorted(groups)
         means = [float(np.mean(groups[x])) for x in xs]
         stds = [float(np.std(groups[x], ddof=1)) if len(groups[x]) > 1 else 0.0 for x in xs]
-        ax.errorbar(xs, means, yerr=stds, fmt="o-" if i == 0 else "s--", capsize=4,
-                    label=label)
+        ax.errorbar(xs, means, yerr=stds if any(stds) else None, fmt="o-" if i == 0 else "s--",
+                    capsize=4, label=label)  # a single printed number has no spread to draw
         if i == 0:  # to the right of the point, clear of its error bar
             for x, mean in zip(xs, means, strict=True):
                 ax.annotate(f"{mean:.2f}", (x, mean), textcoords="offset points",
@@ -358,7 +358,8 @@ def waterfall(start: tuple[str, float], steps: list[tuple[str, float, float | No
                         ecolor="black", capsize=3)
             top = max(top, level + high)
             levels += [level + low, level + high]
-        ax.text(i, top, f"{change:+.2f}", ha="center", va="bottom", fontsize=8)
+        ax.annotate(f"{change:+.2f}", (i, top), textcoords="offset points", xytext=(0, 3),
+                    ha="center", va="bottom", fontsize=8)  # clear of the interval's cap
         level += change
     ax.set_xticks(range(len(steps) + 1), [label, *(s[0] for s in steps)], rotation=30,
                   ha="right", fontsize=8)
