@@ -278,7 +278,8 @@ def differences(before: dict[str, bytes], after: dict[str, bytes]) -> str:
 
 
 # A README shell block is run by tests/test_readme.py unless the line before it is a mark:
-# <!-- run by <file> --> (another test or .ci/run runs it) or <!-- not run by the tests: why -->
+# <!-- run by <file> --> (another test or .ci/run runs it; <!-- run by <file>: <which> --> when
+# it runs several) or <!-- not run by the tests: why -->
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 README_PLACEHOLDERS = {"/path/to/mirror": str(MIRROR)}  # what they stand for in those runs
 README_MARK = re.compile(r"<!--\s*(.*?)\s*-->")
