@@ -295,8 +295,8 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
     ``seed``; and a summary line. The same point is retrained with the seeds after it
     (``final_seeds`` runs in all, spread over ``workers`` processes): metrics.json adds each
     seed's scores and their mean and sample standard deviation, so a reader sees how much of a
-    difference is noise. Also the model file of the run with ``seed`` (``model_file``), and a
-    summary line."""
+    difference is noise. Returns those files, the model file of the run with ``seed``
+    (``model_file``) and the summary line."""
     section, chosen = with_chosen_point(section, best)
     with Progress(f"final@{kind}", section["epochs"]) as progress:
         model, history = train_classifier(kind, section, data, progress=progress)
