@@ -278,7 +278,8 @@ def differences(before: dict[str, bytes], after: dict[str, bytes]) -> str:
 
 
 # A README shell block is run by tests/test_readme.py unless the line before it is a mark:
-# <!-- run by <file> --> (another test or .ci/run runs it) or <!-- not run by the tests: why -->
+# <!-- run by <file> --> (another test or .ci/run runs it; <!-- run by <file>: <which> --> when
+# it runs several) or <!-- not run by the tests: why -->
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 README_PLACEHOLDERS = {"/path/to/mirror": str(MIRROR)}  # what they stand for in those runs
 README_MARK = re.compile(r"<!--\s*(.*?)\s*-->")
@@ -320,3 +321,42 @@ def readme_block(mark: str) -> ReadmeBlock:
     """The one README shell block with this mark."""
     (block,) = [block for block in readme_blocks() if block.mark == mark]
     return block
+
+
+def models_versus_reports(repo: Path) -> dict[str, list[str]]:
+    """Each final model file of the project ``repo`` loaded (study.classify.load_classifier) and
+    scored on its prepared test split, against what its reports say: per classifier, every
+    disagreement (its test accuracy and loss not exactly metrics.json's, a prediction not
+    predictions.csv's, its preprocessing not info.json's); an empty list when it scores as
+    reported."""
+    import csv
+    import json
+
+    import barenet as bn
+    from study import layout
+    from study.classify import load_classifier, load_prepared
+
+    found = {}
+    for name in layout.CLASSIFIERS:
+        model, settings = load_classifier(repo / layout.model_file(PATHS["models"], name), name)
+        section = settings["section"]
+        data = load_prepared(repo / PATHS["idx"], section["dtype"], section["standardise"],
+                             section["scale_pixels"])
+        test = bn.evaluate(model, data.x["test"], data.y["test"])
+        predicted = bn.train.predict_scores(model, data.x["test"]).argmax(axis=1)
+        metrics = json.loads((repo / layout.output(REPORTS, name, "metrics.json")).read_text())
+        info = json.loads((repo / layout.output(REPORTS, name, "info.json")).read_text())
+        with open(repo / layout.output(REPORTS, name, "predictions.csv"), newline="") as file:
+            reported = [(row["actual"], row["predicted"]) for row in csv.DictReader(file)]
+        names = settings["class_names"]
+        problems = [f"{key} {mine!r}, reported {theirs!r}" for key, mine, theirs in (
+            ("test accuracy", test.accuracy, metrics["test"]["accuracy"]),
+            ("test loss", test.loss, metrics["test"]["loss"]),
+            ("class names", names, info["class_names"]),
+            ("preprocessing", settings["preprocessing"], info["preprocessing"]),
+            ("test images", len(predicted), len(reported))) if mine != theirs]
+        problems += [f"test image {i}: predicts {names[p]}, reported {reported[i]}"
+                     for i, (a, p) in enumerate(zip(data.y["test"], predicted, strict=False))
+                     if i < len(reported) and reported[i] != (names[a], names[p])][:5]
+        found[name] = problems
+    return found

@@ -203,13 +203,16 @@ def comparable(outputs: dict) -> dict:
 
 def test_the_cnn_tests_the_model_it_chose_as_the_final_stage_would_retrain_it(tiny_data):
     section = {**tiny_section("cnn"), "grid": {"lr": [0.05, 0.01]}, "final_seeds": 2}
-    outputs, summary = sweep_and_final_outputs("cnn", section, tiny_data, workers=2)
+    outputs, model_file, summary = sweep_and_final_outputs("cnn", section, tiny_data, workers=2)
     pooled = comparable(outputs)
     assert pooled == comparable(sweep_and_final_outputs("cnn", section, tiny_data, workers=1)[0])
     best = pooled["best.json"]
     assert best["val_accuracy"] == max(  # chosen on validation
         r["value"] for r in pooled["heatmap.json"] if r["metric"] == "val accuracy")
-    retrained = comparable(final_outputs("cnn", section, best, tiny_data, workers=1)[0])
+    retrained_outputs, retrained_model, _ = final_outputs("cnn", section, best, tiny_data,
+                                                          workers=1)
+    retrained = comparable(retrained_outputs)
+    assert retrained_model == model_file  # the model it tested, byte for byte
     assert {k: v for k, v in retrained.items() if k in pooled} == {
         k: v for k, v in pooled.items() if k in retrained}  # metrics, curves, per class, ...
     assert {"metrics.json", "curves.csv", "confusion.csv"} <= set(retrained)
@@ -220,8 +223,8 @@ def test_the_cnn_tests_the_model_it_chose_as_the_final_stage_would_retrain_it(ti
 
 
 def test_the_final_model_reports_every_seed_and_their_spread(tiny_data):
-    outputs, summary = final_outputs("linear", tiny_section("linear"), {"lr": 0.05}, tiny_data,
-                                     workers=2)
+    outputs, _, summary = final_outputs("linear", tiny_section("linear"), {"lr": 0.05}, tiny_data,
+                                        workers=2)
     metrics = outputs["metrics.json"]
     seeds = metrics["seeds"]
     assert list(seeds) == ["0", "1", "2"]

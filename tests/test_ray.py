@@ -15,6 +15,16 @@ workspace.
   project's src/, so each node is started in the project (on a real cluster: on a file system
   the nodes share). A ``runtime_env`` working_dir would not do: Ray runs the jobs in an
   uploaded copy, and their outputs stay there.
+- The cluster requires Ray's token authentication (Ray >= 2.52: RAY_AUTH_MODE=token, a fresh
+  random RAY_AUTH_TOKEN per cluster, in the environment of both nodes and of the driver, never
+  written to ~/.ray). It cannot be kept to loopback instead: `ray start` turns 127.0.0.1 into
+  this machine's address whatever --node-ip-address says (services.resolve_ip_for_localhost),
+  and then GCS, raylets and agents listen on every interface. Only a head node alone stays on
+  loopback (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), and that setting refuses worker nodes.
+  ``test_the_cluster_listens_on_loopback_only_or_refuses_a_driver_without_its_token`` lists
+  every listening socket of the cluster's processes and prints them.
+- Ray's two metrics servers listen on fixed ports (44217, 44227) by default; each cluster gets
+  free ones (AUTOSCALER_METRIC_PORT, DASHBOARD_METRIC_PORT), so two test runs do not collide.
 - Each node keeps its own private temporary folder (short: Ray's socket paths must fit in
   108 bytes) and its own session: its ``ray start`` begins a new process session that every
   process of the node inherits. At the end the test kills those sessions' processes (`ray
@@ -22,8 +32,10 @@ workspace.
   any survives.
 """
 
+import ipaddress
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -33,6 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from helpers import (
     REPORTS,
@@ -77,15 +90,19 @@ def study(reproduced_tiny_study, tmp_path_factory):
     return copy_project(reproduced_tiny_study, tmp_path_factory.mktemp("ray"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_cluster(study):
     """The address of a head node and one worker node, each started in ``study`` with its
-    temporary folder (yielded too, by node); whatever happens, every process of theirs is
-    killed after the test, and the test errors if one survives."""
+    temporary folder (yielded too, by node), the session ids of their processes and the
+    environment a driver needs (the cluster's token); whatever happens, every process of theirs
+    is killed after the tests, and the tests error if one survives."""
     root = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     port = free_port()
-    nodes = {"head": ["--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                      "--include-dashboard=false", f"--ray-client-server-port={free_port()}"],
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {**project_env(repo=study), **auth, "AUTOSCALER_METRIC_PORT": str(free_port()),
+           "DASHBOARD_METRIC_PORT": str(free_port())}
+    nodes = {"head": ["--head", f"--port={port}", "--include-dashboard=false",
+                      "--dashboard-host=127.0.0.1", f"--ray-client-server-port={free_port()}"],
              "worker": [f"--address=127.0.0.1:{port}"]}
     sessions = []
     try:
@@ -93,13 +110,13 @@ def ray_cluster(study):
             start = subprocess.Popen(
                 [RAY, "start", *args, "--num-cpus=1", "--object-store-memory=100000000",
                  f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats",
-                 f"--temp-dir={root / node}"], cwd=study, env=project_env(repo=study),
+                 f"--temp-dir={root / node}"], cwd=study, env=env,
                 start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True)
             sessions.append(start.pid)  # its session's id: every process of the node is in it
             output = start.communicate(timeout=120)[0]
             assert start.returncode == 0, f"ray start {' '.join(args)} failed:\n{output}"
-        yield f"127.0.0.1:{port}", {node: root / node for node in nodes}
+        yield f"127.0.0.1:{port}", {node: root / node for node in nodes}, sessions, auth
     finally:
         deadline = time.monotonic() + 30
         while (left := processes(sessions)) and time.monotonic() < deadline:
@@ -114,6 +131,55 @@ def ray_cluster(study):
             f"{pid} {cmd}" for pid, cmd in left.items())
 
 
+def listening(sessions: list[int]) -> list[tuple[str, int, str]]:
+    """(address, port, process name) of every socket a process of ``sessions`` listens on."""
+    found = []
+    for pid in processes(sessions):
+        try:
+            process = psutil.Process(pid)
+            found += [(c.laddr.ip, c.laddr.port, process.name()) for c in
+                      process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:  # it has just ended
+            continue
+    return sorted(found)
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1, written as IPv4 or IPv4-mapped IPv6 (::ffff:127.0.0.1)."""
+    ip = ipaddress.ip_address(address)
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+
+def test_is_loopback_sees_through_ipv4_mapped_addresses_and_wildcards():
+    assert all(map(is_loopback, ["127.0.0.1", "::1", "::ffff:127.0.0.1", "127.0.0.2"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.0.2.2", "::ffff:192.0.2.2"]))
+
+
+def outsider_refused(address: str, home: Path) -> tuple[bool, str]:
+    """Whether a driver without the cluster's token (none in its environment, none in its home
+    folder) is refused, and what it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    result = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r})"],
+                            env={**env, "HOME": str(home)}, capture_output=True, text=True,
+                            timeout=180, check=False)
+    output = result.stdout + result.stderr
+    return result.returncode != 0 and "InvalidAuthToken" in output, output[-2000:]
+
+
+def test_the_cluster_listens_on_loopback_only_or_refuses_a_driver_without_its_token(
+        ray_cluster, tmp_path):
+    address, _, sessions, _ = ray_cluster
+    sockets = listening(sessions)
+    print("listening:", *(f"{ip}:{port} {name}" for ip, port, name in sockets), sep="\n  ")
+    assert sockets  # the GCS at least: the listing sees the cluster
+    assert any(port == int(address.rsplit(":", 1)[1]) for _, port, _ in sockets)
+    exposed = [socket for socket in sockets if not is_loopback(socket[0])]
+    if exposed:  # reachable from elsewhere: only with authentication on
+        refused, output = outsider_refused(address, tmp_path)
+        assert refused, (f"sockets beyond loopback {exposed}, and a driver without the token "
+                         f"was not refused:\n{output}")
+
+
 def points_run(folder: Path) -> set[str]:
     """The sweep points whose jobs printed their result into the worker logs under ``folder``
     (a node's temporary folder)."""
@@ -122,7 +188,7 @@ def points_run(folder: Path) -> set[str]:
 
 
 def test_the_readmes_ray_command_writes_what_the_points_write_one_at_a_time(study, ray_cluster):
-    address, folders = ray_cluster
+    address, folders, _, auth = ray_cluster
     (command,) = readme_block("run by tests/test_ray.py").commands()
     command = [arg.replace("<head-node>:6379", address) for arg in command]
     assert command[:2] == ["python", "stages/sweep_point.py"] and f"{address}" in " ".join(command)
@@ -136,7 +202,7 @@ def test_the_readmes_ray_command_writes_what_the_points_write_one_at_a_time(stud
     assert len(one_at_a_time) >= 2
     before = workspace(study)
     shutil.rmtree(study / sweep)
-    run(study, *command)
+    run(study, *command, env=auth)  # the driver holds the cluster's token
     assert differences(one_at_a_time, file_bytes(study, [sweep])) == ""
     assert workspace(study) == before  # no multirun/, .hydra/ or log file
     ran = {node: points_run(folder) for node, folder in folders.items()}

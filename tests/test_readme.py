@@ -1,7 +1,8 @@
 """Every command in the README is run: each fenced shell block either runs here, in the README's
 order, in a copy of the tiny study (conftest.readme_study), or carries a mark in the line
 before it, `<!-- run by <file> -->` (.ci/run, or a test that reads the block from the README
-with helpers.readme_block) or `<!-- not run by the tests: <why> -->`. A README edit that
+with helpers.readme_block; `<!-- run by <file>: <which> -->` when that file runs several)
+or `<!-- not run by the tests: <why> -->`. A README edit that
 breaks a command, or a block with neither, fails here."""
 
 import json
@@ -30,7 +31,7 @@ def test_every_shell_block_is_run_or_marked_with_who_runs_it_or_why_not():
             problems += [f"line {block.line}: placeholder {arg} has no value in "
                          f"helpers.README_PLACEHOLDERS" for arg in leftover]
         elif block.mark.startswith(RUN_BY):
-            runner = ROOT / block.mark.removeprefix(RUN_BY)
+            runner = ROOT / block.mark.removeprefix(RUN_BY).split(": ")[0]
             if not runner.is_file():
                 problems.append(f"line {block.line}: {runner} does not exist")
             elif runner.suffix == ".py" and f'readme_block("{block.mark}")' not in (

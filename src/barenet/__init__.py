@@ -1,7 +1,8 @@
 """barenet: deep-learning building blocks written by hand in NumPy, checked against PyTorch.
 
-NumPy only: no file I/O, no printing, no torch. Randomness always comes from an explicit
-``numpy.random.Generator``.
+NumPy only: no file I/O, no printing, no torch (a model file is bytes in and out:
+``model_bytes`` / ``load_model``; the caller reads and writes them). Randomness always comes
+from an explicit ``numpy.random.Generator``.
 """
 
 from . import checks, gradcheck, scalar
@@ -29,13 +30,14 @@ from .nn import (
 )
 from .optim import SGD, ConjugateGradient, ExponentialLR, Optimizer
 from .pooling import AvgPool2d, MaxPool2d
+from .saving import ModelFileError, load_model, model_bytes
 from .train import ClassMetrics, History, confusion_matrix, evaluate, fit, train_epoch
 
 __all__ = [
     "MLP", "SGD", "AvgPool2d", "Batches", "ClassMetrics", "ConjugateGradient", "Conv2d",
     "ExponentialLR", "Flatten", "History", "L2Loss", "L2Penalty", "Linear", "Loss", "MaxPool2d",
-    "Module", "Optimizer", "Parameter", "ReLU", "Reshape", "Sequential", "SoftmaxClassifier",
-    "SoftmaxCrossEntropy", "checks", "confusion_matrix", "evaluate", "fit", "gradcheck",
-    "l1_penalty", "l2_penalty", "log_softmax", "minibatches", "random_shift", "scalar",
-    "train_epoch",
+    "ModelFileError", "Module", "Optimizer", "Parameter", "ReLU", "Reshape", "Sequential",
+    "SoftmaxClassifier", "SoftmaxCrossEntropy", "checks", "confusion_matrix", "evaluate", "fit",
+    "gradcheck", "l1_penalty", "l2_penalty", "load_model", "log_softmax", "minibatches",
+    "model_bytes", "random_shift", "scalar", "train_epoch",
 ]

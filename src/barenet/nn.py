@@ -63,6 +63,11 @@ class Module:
         for p in self.parameters():
             p.grad.fill(0)
 
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this module's shape (a JSON-able dict, by
+        the constructor's names); barenet.saving stores it beside the parameters."""
+        raise TypeError(f"{type(self).__name__} has no config(): barenet cannot save it")
+
     def to(self, dtype) -> Module:
         """Cast every parameter (and its gradient) to ``dtype``, e.g. ``np.float32``."""
         for p in self.parameters():
@@ -117,6 +122,10 @@ class Linear(Module):
             return None
         return grad_out @ self.weight.data.astype(grad_out.dtype, copy=False)
 
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None, "dtype": self.weight.data.dtype.name}
+
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
 
@@ -132,6 +141,10 @@ class SoftmaxClassifier(Linear):
                  weight_std: float | None = None):
         super().__init__(n_features, n_classes, bias=bias, rng=rng, dtype=dtype,
                          weight_std=weight_std)
+
+    def config(self) -> dict:
+        return {"n_features": self.in_features, "n_classes": self.out_features,
+                "bias": self.bias is not None, "dtype": self.weight.data.dtype.name}
 
     @property
     def W(self) -> np.ndarray:
@@ -154,6 +167,9 @@ class ReLU(Module):
             return None
         return relu_backward(grad_out, self._mask)  # grad_out where x > 0, else 0
 
+    def config(self) -> dict:
+        return {}
+
     def __repr__(self) -> str:
         return "ReLU()"
 
@@ -167,6 +183,9 @@ class Flatten(Module):
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         return grad_out.reshape(self._shape) if need_input_grad else None
+
+    def config(self) -> dict:
+        return {}
 
     def __repr__(self) -> str:
         return "Flatten()"
@@ -193,6 +212,9 @@ class Reshape(Module):
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         return grad_out.reshape(self._shape) if need_input_grad else None
 
+    def config(self) -> dict:
+        return {"shape": list(self.shape)}
+
     def __repr__(self) -> str:
         return f"Reshape({self.shape})"
 
@@ -217,6 +239,9 @@ class Sequential(Module):
             grad_out = self.layers[i].backward(grad_out,
                                                need_input_grad=need_input_grad or i > first)
         return grad_out if need_input_grad else None
+
+    def config(self) -> dict:
+        return {"modules": [{"type": type(m).__name__, **m.config()} for m in self.layers]}
 
     def __getitem__(self, i: int) -> Module:
         return self.layers[i]

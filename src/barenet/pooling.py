@@ -313,6 +313,9 @@ class _Pool2d(Module):
             raise RuntimeError(f"{self._name}.backward called before forward")
         return self._backward(grad_out, self._cache) if need_input_grad else None
 
+    def config(self) -> dict:
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
+
     def __repr__(self) -> str:
         return f"{self._name}(kernel_size={self.kernel_size}, stride={self.stride})"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import barenet as bn
+from barenet.saving import describe
 from study.data import IMAGE_SHAPE, seeded_subset
 from study.io import Table, read_json
 from study.pool import fork_map
@@ -283,7 +284,7 @@ def selection_outputs(grid: Mapping[str, list], results: list[dict]) -> tuple[di
 
 
 def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
-                  workers: int = 1) -> tuple[dict, str]:
+                  workers: int = 1) -> tuple[dict, bytes, str]:
     """Retrain with the chosen point, then touch the TEST set exactly once: metrics.json
     (train/val/test accuracy and loss, the chosen point, best and worst test class as indices
     into info.json's class_names), info.json (class_names, preprocessing), curves.csv (per
@@ -294,7 +295,8 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
     ``seed``; and a summary line. The same point is retrained with the seeds after it
     (``final_seeds`` runs in all, spread over ``workers`` processes): metrics.json adds each
     seed's scores and their mean and sample standard deviation, so a reader sees how much of a
-    difference is noise."""
+    difference is noise. Returns those files, the model file of the run with ``seed``
+    (``model_file``) and the summary line."""
     section, chosen = with_chosen_point(section, best)
     with Progress(f"final@{kind}", section["epochs"]) as progress:
         model, history = train_classifier(kind, section, data, progress=progress)
@@ -307,13 +309,14 @@ def final_outputs(kind: str, section: Mapping, best: Mapping, data: Prepared,
 
 
 def sweep_and_final_outputs(kind: str, section: Mapping, data: Prepared,
-                            workers: int = 1) -> tuple[dict, str]:
+                            workers: int = 1) -> tuple[dict, bytes, str]:
     """The sweep and the final model in one pass, for a model too slow to train twice (the
     CNN): every grid point is trained in full with train and validation curves (over
     ``workers`` processes), the best on validation is chosen (selection_outputs' files), and
     that very model touches the TEST set once (final_outputs' files); the chosen point is
     also retrained with the seeds after its own (``final_seeds`` runs in all), as the final
-    stage does, for the test accuracy's spread."""
+    stage does, for the test accuracy's spread. Returns those files, the tested model's file
+    (``model_file``) and a summary line."""
     points = grid_points(section["grid"])
 
     def run(point: dict) -> tuple[dict, bn.Module, bn.History]:
@@ -330,16 +333,17 @@ def sweep_and_final_outputs(kind: str, section: Mapping, data: Prepared,
     seed = int(section["seed"])
     other_seeds = seed_runs(kind, chosen_section, data,
                             range(seed + 1, seed + int(section["final_seeds"])), workers)
-    outputs, summary = tested_outputs(kind, chosen_section, chosen, model, history, data,
-                                      other_seeds)
-    return {**selection, **outputs}, f"{point_name(chosen)} chosen on validation; {summary}"
+    outputs, saved, summary = tested_outputs(kind, chosen_section, chosen, model, history, data,
+                                             other_seeds)
+    return ({**selection, **outputs}, saved,
+            f"{point_name(chosen)} chosen on validation; {summary}")
 
 
 def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
                    history: bn.History, data: Prepared, other_seeds: list[dict]
-                   ) -> tuple[dict, str]:
+                   ) -> tuple[dict, bytes, str]:
     """final_outputs' files for ``model``, trained with ``section`` (the ``chosen`` point in
-    place) and now tested once, beside ``other_seeds``' scores (seed_runs)."""
+    place) and now tested once, beside ``other_seeds``' scores (seed_runs); its model file."""
     test = bn.evaluate(model, data.x["test"], data.y["test"])  # the one look at the test set
     runs = [seed_scores(int(section["seed"]), model, history, test), *other_seeds]
     names = data.class_names
@@ -377,7 +381,41 @@ def tested_outputs(kind: str, section: Mapping, chosen: dict, model: bn.Module,
                 model, data.x["test"]).argmax(axis=1), strict=True)]),
         "weights.png": weight_figure(kind, model, names),
         "mistakes.png": mistakes_figure(model, data),
-    }, summary
+    }, model_file(kind, section, model, data), summary
+
+
+# --- the final models as files ---------------------------------------------------------------
+
+def model_file(kind: str, section: Mapping, model: bn.Module, data: Prepared) -> bytes:
+    """``model`` in barenet's model format, with the settings that rebuild it through
+    ``build_model`` (``kind``, its config ``section`` as trained, the input and class counts)
+    and what scoring it needs: the class names and the preprocessing of its inputs (the
+    section's dtype, standardise and scale_pixels say how load_prepared makes them)."""
+    plain = section.to_dict() if hasattr(section, "to_dict") else dict(section)
+    return bn.model_bytes(model, {
+        "kind": kind, "section": plain, "n_features": int(data.x["test"].shape[1]),
+        "class_names": list(data.class_names), "preprocessing": data.preprocessing})
+
+
+def load_classifier(path: str | Path, kind: str | None = None) -> tuple[bn.Module, dict]:
+    """The model and settings of a final model's file (``model_file``), loaded by barenet;
+    ``kind``, if given, is the classifier it must be. The settings must rebuild the very module
+    tree the file holds (build_model), so a file whose settings and arrays disagree, or of
+    another kind, fails here with one ModelFileError, as barenet fails a damaged file."""
+    model, settings = bn.load_model(Path(path).read_bytes(), str(path))
+    try:
+        rebuilt = build_model(settings["kind"], settings["section"], settings["n_features"],
+                              len(settings["class_names"]), np.random.default_rng(0))
+    except (KeyError, TypeError, ValueError) as error:
+        raise bn.ModelFileError(f"{path}: its settings do not rebuild a classifier ({error!r}); "
+                                "expected a final model file of the study") from None
+    if kind is not None and settings["kind"] != kind:
+        raise bn.ModelFileError(f"{path}: a {settings['kind']} model; expected the {kind} "
+                                "classifier's file")
+    if describe(rebuilt) != describe(model):
+        raise bn.ModelFileError(f"{path}: its settings build {describe(rebuilt)} but its "
+                                f"arrays are of {describe(model)}; expected the two to agree")
+    return model, settings
 
 
 def per_class_table(names: list[str], test: bn.ClassMetrics) -> Table:

@@ -3,7 +3,8 @@ those who read it (the CI gate study.bars, the report's study.results, the tests
 is that folder as conf/paths names it (params.yaml's ``paths.reports``). The stages write these
 files and dvc.yaml declares them through ${paths.reports}; tests/test_layout.py holds every
 path named here to an output dvc.yaml declares, and fails on a literal reports/... path
-anywhere else in the code."""
+anywhere else in the code. The final models' files live in their own folder, ``models``
+(``paths.models``), DVC-cached rather than committed."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def output(reports: str, name: str, file: str) -> str:
     fraction.json, fraction.csv, weights.png, mistakes.png) or of another experiment
     (sklearn, scalar, module_grad, blur, c0)."""
     return f"{reports}/{name}/{file}"
+
+
+def model_file(models: str, name: str) -> str:
+    """The final model file of classifier ``name`` (in CLASSIFIERS), barenet's .npz format."""
+    return f"{models}/{name}.npz"
 
 
 def sweep_points(reports: str, model: str) -> str:
