@@ -330,7 +330,11 @@ def derived_for_the_main_text(results) -> list[float]:
         curves = clf.curves
         numbers += [curves["train_accuracy"][-1] - curves["val_accuracy"][-1],
                     curves["val_loss"][-1] - min(curves["val_loss"]),
-                    int(np.argmin(curves["val_loss"])) + 1]
+                    int(np.argmin(curves["val_loss"])) + 1,
+                    100 * (curves["train_accuracy"][-1] - curves["val_accuracy"][-1]),  # points
+                    # the gap between validation and training loss, first and last epoch
+                    curves["val_loss"][0] - curves["train_loss"][0],
+                    curves["val_loss"][-1] - curves["train_loss"][-1]]
     return numbers
 
 
