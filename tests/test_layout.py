@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from helpers import REPORTS, ROOT
+from helpers import PATHS, REPORTS, ROOT
 
 from study import layout
 from study.bars import contract_paths
@@ -62,5 +62,6 @@ def test_every_path_study_layout_names_for_a_reader_is_an_output_of_dvc_yaml():
              *(layout.sweep_points(REPORTS, m) for m in layout.MODELS),
              *(layout.data_set(REPORTS, d) for d in layout.DATA_SETS),
              *(layout.ablation(REPORTS, m, s) for m in layout.MODELS for s in (".json", ".csv")),
-             *(layout.sigma(REPORTS, s) for s in (".json", ".csv"))}
+             *(layout.sigma(REPORTS, s) for s in (".json", ".csv")),
+             *(layout.model_file(PATHS["models"], c) for c in layout.CLASSIFIERS)}
     assert outs and named - outs == set()

@@ -6,7 +6,14 @@ ModelFileError naming it."""
 
 import numpy as np
 import pytest
-from helpers import PATHS, models_versus_reports, needs_mirror, section, write_prepared_idx
+from helpers import (
+    PATHS,
+    ROOT,
+    models_versus_reports,
+    needs_mirror,
+    section,
+    write_prepared_idx,
+)
 
 import barenet as bn
 from barenet.saving import describe
@@ -90,6 +97,19 @@ def test_a_truncated_or_foreign_model_file_is_refused(mlp_file, tmp_path):
     text = tmp_path / "notes.npz"
     text.write_text("the MLP reached 98.6%\n")
     assert "not an intact .npz archive" in one_line_error(text)
+
+
+def test_each_final_model_is_a_dvc_cached_out_and_a_model_artifact_of_dvc_yaml():
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        cached = {out.def_path: out.use_cache for stage in repo.index.stages
+                  for out in stage.outs}
+        artifacts = repo.artifacts.read()["dvc.yaml"]
+    files = {name: layout.model_file(PATHS["models"], name) for name in layout.CLASSIFIERS}
+    assert {name: artifact.path for name, artifact in artifacts.items()} == files
+    assert all(artifact.type == "model" and artifact.desc for artifact in artifacts.values())
+    assert all(cached.get(path) is True for path in files.values()), cached
 
 
 @pytest.mark.slow
