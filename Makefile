@@ -10,7 +10,7 @@ VEGA     := node_modules/.package-lock.json
 BARENET_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
 export BARENET_DATA_MIRROR
 
-.PHONY: setup study test lint params bench bench-study clean-venv system-tools
+.PHONY: setup study test test-fast lint params bench bench-study bench-suite clean-venv system-tools
 
 setup: $(STAMP) $(VEGA) system-tools
 
@@ -36,8 +36,18 @@ system-tools:
 study: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(DVC) repro
 
+# The suite on every core (pytest-xdist; worksteal: an idle worker takes queued tests from a
+# busy one), with one BLAS/OpenMP thread per process as the stages run: threads spin-waiting
+# for a shared core slow everything down (study/threads.py).
+PYTEST   := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n auto --dist worksteal
+
 test: setup
-	$(PY) -m pytest
+	$(PYTEST)
+
+# The inner loop: every test not marked slow (the library, config, validation and stage
+# helpers; no pipeline run, no browser), in about a minute.
+test-fast: $(STAMP)
+	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src stages tests benchmarks
@@ -52,6 +62,11 @@ bench: $(STAMP)
 # The ratios above plus a forced full `dvc repro` and a no-op one, timed (about 6 minutes more).
 bench-study: $(STAMP)
 	$(PY) benchmarks/run.py --study
+
+# The wall times of `make test-fast` and `make test` against their targets, into results.json's
+# test_suite entry, the ratios left as they are (about 6 minutes).
+bench-suite: $(STAMP)
+	$(PY) benchmarks/run.py --suite
 
 clean-venv:
 	rm -rf $(VENV)

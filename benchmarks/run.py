@@ -35,7 +35,13 @@ forced full `dvc repro` (each stage timed) and then a no-op `dvc repro`, each un
 for the wall time and the peak resident memory of the largest stage process, written to
 benchmarks/study.json. The ratios are written first: the report stage quotes the CNN epoch.
 
-Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH] [--study]
+With ``--suite`` it times the test suite instead, and nothing else: `make test-fast` and then
+`make test` in this checkout, each one's wall time beside its target (issue 21: at most 60 s and
+300 s), with the load average before and after, since other processes sharing the cores
+inflate it. The entry ``test_suite`` of the JSON is replaced, every other kept; a run without
+``--suite`` keeps the previous ``test_suite`` entry in turn.
+
+Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH] [--study | --suite]
 """
 
 from __future__ import annotations
@@ -452,9 +458,14 @@ def main(argv: list[str] | None = None) -> dict:
                         help="threads for torch and every BLAS/OpenMP pool (default 1, as the "
                              "training stages run)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
-    parser.add_argument("--study", action="store_true",
-                        help="also time a forced full `dvc repro` and a no-op one (minutes)")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--study", action="store_true",
+                      help="also time a forced full `dvc repro` and a no-op one (minutes)")
+    what.add_argument("--suite", action="store_true",
+                      help="only time `make test-fast` and `make test` (minutes)")
     args = parser.parse_args(argv)
+    if args.suite:
+        return write_suite(args.output)
     global clock
     clock = time.process_time if args.threads == 1 else time.perf_counter
     torch.set_num_threads(args.threads)
@@ -513,6 +524,36 @@ def bench_study() -> dict:
     }
 
 
+SUITE = "test_suite"  # the entry of results.json that --suite writes
+SUITE_TARGETS = {"test-fast": 60, "test": 300}  # make target: wall seconds at most (issue 21)
+
+
+def timed_make(target: str) -> dict:
+    """`make <target>` in this checkout: its wall seconds against SUITE_TARGETS, pytest's
+    summary line, and the load average before and after."""
+    load = loadavg()
+    start = time.perf_counter()
+    result = subprocess.run(["make", target], cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode:
+        raise RuntimeError(f"make {target} failed:\n{result.stdout[-5000:]}{result.stderr}")
+    summary = [line.strip("= ") for line in result.stdout.splitlines() if " passed" in line]
+    bound = SUITE_TARGETS[target]
+    return {"wall_s": round(wall, 1), "pytest": summary[-1], "target_wall_s_at_most": bound,
+            "meets_target": wall <= bound, "loadavg_at_start": load, "loadavg_at_end": loadavg(),
+            "note": busy_note(load)}
+
+
+def write_suite(output: Path) -> dict:
+    """The test_suite entry measured anew, written into ``output`` beside its other entries."""
+    results = json.loads(output.read_text()) if output.exists() else {}
+    results[SUITE] = {
+        **{f"make_{target.replace('-', '_')}": timed_make(target) for target in SUITE_TARGETS},
+        "cores": os.cpu_count(), "measured": time.strftime("%Y-%m-%d", time.gmtime())}
+    write_results(output, results)
+    return results
+
+
 def run(output: Path, threads: int, study: bool) -> dict:
     started = time.perf_counter()
     env = environment(threads)
@@ -533,6 +574,8 @@ def run(output: Path, threads: int, study: bool) -> dict:
             results.update(bench_conv(dtype, suffix, geometry))
     results["c0_recovery"] = bench_c0()
     results["cnn_epoch_float32"] = bench_cnn()
+    if output.exists() and SUITE in (previous := json.loads(output.read_text())):
+        results[SUITE] = previous[SUITE]  # measured by --suite, not by this run
     env["loadavg_at_end"] = loadavg()
     env["wall_s"] = round(time.perf_counter() - started, 1)
     write_results(output, results)
@@ -546,7 +589,7 @@ STUDY_RESULTS = "study.json"  # beside results.json: `make bench-study`'s timed 
 
 def write_results(path: Path, results: dict) -> None:
     """``results`` with targets_met (every entry's meets_target, by name), as JSON."""
-    entries = {**results, **results.get("study", {})}
+    entries = {**results, **results.get("study", {}), **results.get(SUITE, {})}
     results["targets_met"] = {name: entry["meets_target"] for name, entry in entries.items()
                               if isinstance(entry, dict) and "meets_target" in entry}
     text = json.dumps(results, indent=2)

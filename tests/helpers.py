@@ -23,14 +23,16 @@ MIRROR = Path(os.environ.get(MIRROR_ENV) or ROOT.parent / "shared" / "data")
 needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
                                   reason=f"needs the data mirror ({MIRROR_ENV} or ../shared/data)")
 # the tiny study's changes to conf/: written into the scratch repo's conf/, so `dvc exp run`
-# (which recomposes conf/) stays tiny too
+# (which recomposes conf/) stays tiny too. MLPs of 20 hidden units (the fewest the weights
+# figure draws) halve the cost of every MLP stage, which the suite re-runs a dozen times.
+TINY_HIDDEN = {"hidden": 20}
 TINY = {"linear/default.yaml": {"epochs": 1, "final_seeds": 2,
                                "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
-        "mlp/default.yaml": {"epochs": 1, "final_seeds": 2,
+        "mlp/default.yaml": {"epochs": 1, "final_seeds": 2, **TINY_HIDDEN,
                             "grid": {"lr": [0.05], "batch_size": [128]}},
         "cnn/default.yaml": {"epochs": 1, "channels": [2, 4], "final_seeds": 2},
         "ablation/default.yaml": {"seeds": [0, 1], "linear": {"original": {"epochs": 1}},
-                                  "mlp": {"original": {"epochs": 1}}},
+                                  "mlp": {"original": {"epochs": 1, **TINY_HIDDEN}}},
         "replicate/default.yaml": {
             "seeds": [0, 1], "sklearn": {"run": False},
             "linear": {"defaults": {"epochs": 1}, "sweep": {"epochs": 1, "other_sizes": []},
@@ -38,7 +40,7 @@ TINY = {"linear/default.yaml": {"epochs": 1, "final_seeds": 2,
                            "fresh_defaults", "swept_then_defaults", "fresh_lowest_val_loss_point",
                            "fresh_chosen_10", "fresh_chosen_20", "swept_then_chosen_10")},
                        "fractions": {"epochs": 1}},
-            "mlp": {"epochs": 1, "observations": {name: {"epochs": 1} for name in (
+            "mlp": {"epochs": 1, **TINY_HIDDEN, "observations": {name: {"epochs": 1} for name in (
                 "raw_pixels", "large_batch", "large_batch_mean_step", "batch64_lr10x")}}},
         "sigma/default.yaml": {"values": [0.001]},
         "fraction/default.yaml": {"values": [0.5, 1.0], "seeds": [0]},

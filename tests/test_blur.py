@@ -70,6 +70,7 @@ def test_pick_images_round_robin_over_classes_or_first():
     assert pick_images(labels, 2, "first").tolist() == [0, 1]
 
 
+@pytest.mark.slow
 def test_stage_script_writes_metrics_info_and_pngs(tmp_path):
     stage_project(tmp_path, ["blur"], {"blur": {"kernel": [1, 2, 1], "n_images": 3,
                                                 "pick": "per_class"}})

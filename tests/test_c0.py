@@ -237,6 +237,7 @@ def test_a_differently_drawn_weights_file_is_recovered_with_the_default_settings
 
 # --- both stage scripts, end to end, in a scratch project ---------------------------------------
 
+@pytest.mark.slow
 def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
     rng = np.random.default_rng(3)
     mirror = tmp_path / "mirror"

@@ -156,7 +156,9 @@ def test_four_queued_experiments_on_two_workers_each_equal_their_serial_run(stud
     outs = [{"path": path, **out} for e in queued.values() for path, out in e["outs"].items()]
     assert cache_problems(study, outs) == []
 
-    for point, experiment in queued.items():
+    # in order of the points, so that the two of one CIFAR-10 sample run one after the other
+    # and the second re-runs only what its c0.sgd.lr changes, as a person's runs would
+    for point, experiment in sorted(queued.items()):
         run(study, "dvc", "exp", "run", *[arg for key, value in zip(QUEUED, point, strict=True)
                                           for arg in ("-S", f"{key}={value}")])
         # the workspace now holds the serial run's results: compare with the queued commit

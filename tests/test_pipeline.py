@@ -20,8 +20,10 @@ from study.params import compose
 pytestmark = [pytest.mark.slow, needs_mirror]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def repo(reproduced_tiny_study, tmp_path_factory):
+    """A copy per test (a second or so): no test has to undo its changes for the next, and the
+    tests can run on different pytest-xdist workers."""
     return copy_project(reproduced_tiny_study, tmp_path_factory.mktemp("study"))
 
 
@@ -82,26 +84,21 @@ def test_exp_show_reads_every_metric_as_a_number(repo):
 
 
 def test_changing_one_grid_value_reruns_only_that_models_sweep_and_downstream(repo):
-    params = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(compose(repo, ["linear.grid.lr=[0.1,0.05]"]))
-    try:
-        out = run(repo, "dvc", "repro").stdout
-        ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running")}
-        assert "linear_sweep" in ran
-        assert not ran & {"prepare_idx", "sklearn_baseline", "mlp_sweep", "final@mlp", "blur",
-                          "c0_recover"}
-        points = (repo / layout.sweep_points(REPORTS, "linear")).iterdir()
-        assert len(list(points)) == 2  # one file per point
-        # final@ tracks the whole model section (dvc.yaml cannot vary a params list per foreach
-        # item), so a grid edit re-runs it even when the choice holds; it must then agree
-        assert "final@linear" in ran
-        best = json.loads((repo / report_file("linear", "best.json")).read_text())
-        metrics = json.loads((repo / report_file("linear", "metrics.json")).read_text())
-        assert {k: metrics["best"][k] for k in ("lr", "lambda")} == {
-            k: best[k] for k in ("lr", "lambda")}
-    finally:
-        (repo / "params.yaml").write_text(params)
-        run(repo, "dvc", "repro")
+    out = run(repo, "dvc", "repro").stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running")}
+    assert "linear_sweep" in ran
+    assert not ran & {"prepare_idx", "sklearn_baseline", "mlp_sweep", "final@mlp", "blur",
+                      "c0_recover"}
+    points = (repo / layout.sweep_points(REPORTS, "linear")).iterdir()
+    assert len(list(points)) == 2  # one file per point
+    # final@ tracks the whole model section (dvc.yaml cannot vary a params list per foreach
+    # item), so a grid edit re-runs it even when the choice holds; it must then agree
+    assert "final@linear" in ran
+    best = json.loads((repo / report_file("linear", "best.json")).read_text())
+    metrics = json.loads((repo / report_file("linear", "metrics.json")).read_text())
+    assert {k: metrics["best"][k] for k in ("lr", "lambda")} == {
+        k: best[k] for k in ("lr", "lambda")}
 
 
 def test_exp_run_with_a_changed_knob_shows_in_metrics_and_params_diff(repo):
@@ -148,8 +145,7 @@ def test_a_second_data_set_plugs_in_with_one_yaml_file(repo, tmp_path):
     conf/data/tiny.yaml: nothing changes until `dvc exp run -S data=tiny`, which re-runs every
     classification stage (and no other) on it, its class names in every table and plot; back
     on MNIST, the committed results are exactly as they were."""
-    back_to_last_commit(repo)  # drop an earlier test's experiment from the workspace
-    run(repo, "git", "add", "-A")  # the MNIST results (not yet committed if run alone)
+    run(repo, "git", "add", "-A")  # the MNIST results
     run(repo, "git", "commit", "--allow-empty", "-qm", "MNIST results")
     before = back_to_last_commit(repo)
     mirror = tmp_path / "mirror"  # the real mirror, plus the new data set

@@ -12,6 +12,7 @@ import sys
 import termios
 
 import numpy as np
+import pytest
 from helpers import PATHS, stage_project, write_prepared_idx
 from hypothesis import given
 from hypothesis import strategies as st
@@ -101,6 +102,7 @@ def classifier_project(tmp_path):
     return project
 
 
+@pytest.mark.slow
 def test_stages_off_a_terminal_log_a_few_lines_per_run(tmp_path):
     project = classifier_project(tmp_path)
     sweep = subprocess.run(SWEEP_POINT, cwd=project, capture_output=True, text=True,

@@ -423,6 +423,7 @@ def report_stage() -> dict:
             "params": set(stage["params"])}
 
 
+@pytest.mark.slow
 def test_write_report_writes_the_report_its_figures_and_only_the_readme_block(project):
     written = write_report(project, PARAMS)
     assert (project / REPORT).read_text() == written.markdown
@@ -449,6 +450,7 @@ def test_write_report_writes_the_report_its_figures_and_only_the_readme_block(pr
     assert (project / README).read_text() == readme
 
 
+@pytest.mark.slow
 def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(project):
     """The report's inputs are listed once, in dvc.yaml: its deps under reports/ are the files
     the report read plus those report.md links (figures excepted: they are outputs)."""
