@@ -477,7 +477,7 @@ def test_the_report_stage_deps_are_exactly_what_the_report_reads_and_links(proje
     # the settings the report reads
     assert stage["params"] == {"paths.reports", "report", "linear", "mlp", "cnn", "c0",
                                "replicate",
-                               "blur.pick", "ablation", "sigma.seeds"}
+                               "blur.pick", "ablation", "sigma.seeds", "sigma.values"}
 
 
 def test_write_report_refuses_to_link_a_missing_file(project):
