@@ -203,6 +203,67 @@ def test_sgd_divergence_says_to_lower_the_learning_rate(tiny):
                               max_epochs=50, tol=1e-6, seed=0, true_weights=weights, stream=QUIET)
 
 
+def original_step_as_written(weights, x, targets, lr, padding):
+    """The original attempt's forward, backward and step() for one batch, transcribed loop for
+    loop from the assignment export (its pixels already divided by 255): the new weights."""
+    k = weights.shape[-1]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    h_out, w_out = xp.shape[2] - k + 1, xp.shape[3] - k + 1
+    output = np.zeros((len(x), len(weights), h_out, w_out))
+    for i in range(h_out):
+        for j in range(w_out):
+            output[:, :, i, j] = np.sum(xp[:, None, :, i:i + k, j:j + k] * weights,
+                                        axis=(2, 3, 4))
+    grad = 2 * (output - targets)
+    grad = grad / np.max(grad)
+    grad_kernel = np.zeros(weights.shape)
+    for i in range(h_out):
+        for j in range(w_out):
+            grad_kernel += np.sum(xp[:, None, :, i:i + k, j:j + k]
+                                  * grad[:, :, i, j][:, :, None, None, None], axis=0)
+    grad_kernel = grad_kernel / np.max(grad_kernel)
+    grad_kernel /= np.max(grad_kernel) * np.max(weights)
+    return weights - lr * grad_kernel
+
+
+def test_the_original_step_is_the_originals_maths(tiny):
+    x, targets, weights = tiny
+    start = c0.initial_weights(weights.shape, seed=3)
+    layer = c0.new_layer(start, padding=2)
+    c0.original_step(layer, x[:2], targets[:2], lr=0.01)
+    expected = original_step_as_written(start, x[:2], targets[:2], lr=0.01, padding=2)
+    assert np.allclose(layer.weight.data, expected, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(layer.weight.data, start)
+
+
+def test_the_original_recipe_runs_its_unshuffled_batches_and_records_its_curve(tiny):
+    x, targets, weights = tiny
+    init = c0.initial_weights(weights.shape, seed=0)
+    settings = dict(padding=2, lr=0.01, batch_size=2, true_weights=weights, stream=QUIET)
+    run = c0.run_original(x, targets, init, epochs=7, check_every=3, **settings)
+    assert [r["step"] for r in run.curve] == [0, 3, 6, 7]  # and always the last epoch
+    assert (run.gradient_passes, run.iterations, run.converged) == (7, 21, False)
+    assert run.curve[-1]["loss"] < run.curve[0]["loss"]
+    layer = c0.new_layer(init, padding=2)  # the same steps by hand: batches in file order
+    for _ in range(7):
+        for first in range(0, len(x), 2):
+            c0.original_step(layer, x[first:first + 2], targets[first:first + 2], lr=0.01)
+    assert np.array_equal(run.weights, layer.weight.data)
+    again = c0.run_original(x, targets, init, epochs=7, check_every=3, **settings)
+    assert np.array_equal(again.weights, run.weights)
+
+
+def test_the_original_recipe_stops_at_its_first_non_finite_weight(tiny):
+    """Its divisors are largest entries: at a start that already fits, the output gradient is
+    all zeros and 0 / 0 leaves every weight NaN, as the original's code would."""
+    x, _, weights = tiny
+    init = c0.initial_weights(weights.shape, seed=0)
+    fitted = c0.new_layer(init, padding=2)(x)
+    run = c0.run_original(x, fitted, init, padding=2, lr=0.01, batch_size=2, epochs=50,
+                          check_every=1, true_weights=weights, stream=QUIET)
+    assert run.gradient_passes == 1 and np.isnan(run.weights).all()
+
+
 def test_least_squares_reference_and_condition_number(tiny):
     x, targets, weights = tiny
     reference, condition = c0.least_squares_reference(x, targets, 5, padding=2)
@@ -246,6 +307,7 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
     settings = OmegaConf.to_container(DEFAULTS)
     settings.update(out_channels=3, weights_sha256=sha256(mirror / "C0_weights.npy"))
     settings["sgd"].update(max_epochs=3, batch_size=2)
+    settings["original"].update(epochs=2, seeds=[0, 1], extended_epochs=3, batch_size=2)
     project = stage_project(tmp_path / "project", ["c0_targets", "c0_recover"],
                             {"data": {"mirror": None}, "c0": settings})
     (project / PATHS["cifar10"]).mkdir(parents=True)
@@ -272,6 +334,12 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
     assert keys <= set(metrics["sgd"]) and keys <= set(metrics["cg"])
     assert metrics["cg"]["converged"] and metrics["cg"]["relative_weight_error"] < 1e-6
     assert not metrics["sgd"]["converged"] and metrics["sgd"]["iterations"] == 9
+    original = metrics["original_recipe"]
+    assert (original["starts"], original["epochs"], original["finished"]) == (2, 2, 2)
+    assert original["iterations"] == 6 and original["extended"]["iterations"] == 9
+    assert original["relative_weight_error"]["min"] <= original["relative_weight_error"]["max"]
+    # header, the start and the last epoch (its check_every, 10, is longer than the run)
+    assert len((reports / "loss_original.csv").read_text().splitlines()) == 3
     header = (reports / "loss_cg.csv").read_text().splitlines()[0]
     assert header.startswith("step,gradient_passes,loss,relative_output_error")
     assert (reports / "filters.png").read_bytes()[:4] == b"\x89PNG"

@@ -32,9 +32,9 @@ KIND_BY_NAME = {
     "positive": {"lr", "C", "tol", "fd_step", "scale"},
     "non_negative": {"lambda"},
     "non_negative_or_null": {"init_std"},
-    "count": {"epochs", "max_epochs", "max_iter", "batch_size", "hidden", "n_images",
-              "out_channels", "kernel_size", "memory", "final_seeds", "workers", "channels",
-              "check_every"},
+    "count": {"epochs", "max_epochs", "extended_epochs", "max_iter", "batch_size", "hidden",
+              "n_images", "out_channels", "kernel_size", "memory", "final_seeds", "workers",
+              "channels", "check_every"},
     "index": {"seed", "split_seed", "init_seed", "padding", "shift"},
     "fraction": {"fraction", "values", "lr_decay", "val_fraction", "shares"},
     "momentum": {"momentum"},
@@ -47,7 +47,7 @@ KIND_BY_KEY = {"ablation.seeds": "index", "replicate.seeds": "index", "fraction.
                "replicate.linear.sweep.lrs": "positive",
                "replicate.linear.sweep.lambdas": "non_negative",
                "sigma.values": "non_negative", "sigma.seeds": "index",
-               "module_grad.conv_cases": "count"}
+               "c0.original.seeds": "index", "module_grad.conv_cases": "count"}
 
 
 def kind_of(key: str) -> str | None:

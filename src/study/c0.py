@@ -16,6 +16,9 @@ weight error.
   the batch's number of output positions (images * H_out * W_out), so a stable lr depends on
   neither the batch size, the image size nor the number of filters; stops when the relative
   output error on all images is <= tol (checked after every epoch), or after max_epochs.
+* original (c0.original): the original attempt's recipe, its normalised steps
+  (original_step) over its unshuffled batches, from each of its seeds' starts for its
+  epochs, and from the common start for longer: what its maths does on these targets.
 * cg (c0.cg): barenet.ConjugateGradient on the L2 loss over all images, exact line search (the
   loss is quadratic), one CG per output channel (the loss separates over C's filters); stops
   when ||grad|| <= tol * ||grad at the start||, or after max_iter.
@@ -308,6 +311,52 @@ def run_cg(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int
                time.perf_counter() - start)
 
 
+def original_step(layer: bn.Conv2d, x: np.ndarray, targets: np.ndarray, lr: float) -> None:
+    """One step of the original attempt's training loop on one batch, with its maths (the
+    assignment export's Q5 cells): the gradient of its L2 loss sum((C(x) - C0(x))^2), divided
+    as its code divided it, by the largest entry of the output gradient and then of the kernel
+    gradient (its backward), then by that largest entry times C's largest weight (its step()),
+    and W -= lr * that. Its divisors are signed maxima: a negative one turns the step uphill."""
+    grad_out = 2.0 * (layer(x) - targets)
+    layer.zero_grad()
+    layer.backward(grad_out / grad_out.max(), need_input_grad=False)
+    grad = layer.weight.grad / layer.weight.grad.max()
+    grad = grad / (grad.max() * layer.weight.data.max())
+    layer.weight.data -= lr * grad
+
+
+def run_original(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int,
+                 lr: float, batch_size: int, epochs: int, check_every: int,
+                 true_weights: np.ndarray, label: str = "c0_recover original",
+                 stream: TextIO | None = None) -> Run:
+    """The original's recipe from ``init``: its batches in file order, never shuffled, one
+    original_step each, for ``epochs`` epochs; the curve measured every ``check_every`` epochs
+    and after the last. A step that leaves a weight non-finite ends the run (converged is
+    False either way: the recipe has no stopping rule)."""
+    layer = new_layer(init, padding)
+    start = time.perf_counter()
+    target_norm = float(np.linalg.norm(targets))
+    curve = [curve_row(0, 0, full_loss(layer, x, targets), layer.weight.data, true_weights,
+                       target_norm)]
+    epoch = 0
+    with Progress(label, epochs, max_lines=LOG_LINES, stream=stream) as progress, \
+            np.errstate(all="ignore"):
+        while epoch < epochs and np.isfinite(layer.weight.data).all():
+            for first in range(0, len(x), batch_size):
+                original_step(layer, x[first:first + batch_size],
+                              targets[first:first + batch_size], lr)
+            epoch += 1
+            if epoch % check_every == 0 or epoch == epochs:
+                curve.append(curve_row(epoch, epoch, full_loss(layer, x, targets),
+                                       layer.weight.data, true_weights, target_norm))
+                row = curve[-1]
+                progress.update(epoch, f"relative output error "
+                                       f"{row['relative_output_error']:.3e}, weight error "
+                                       f"{row['relative_weight_error']:.3e}")
+    return Run(layer.weight.data.copy(), curve, epoch * math.ceil(len(x) / batch_size), epoch,
+               False, time.perf_counter() - start)
+
+
 def least_squares_reference(x: np.ndarray, targets: np.ndarray, kernel_size: int,
                             padding: int) -> tuple[np.ndarray, float]:
     """The closed-form least-squares weights (out, 3, k, k) of the same fit, and the condition
@@ -347,15 +396,44 @@ def filters_figure(true_weights: np.ndarray, sgd: Run, cg: Run):
                  "clipped; the same scale in every row)")
 
 
+def spread(values: list[float]) -> dict:
+    """mean, sd (n - 1; 0 for one value), min and max of ``values``."""
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max())}
+
+
+def original_summary(runs: list[Run], extended: Run, true_weights: np.ndarray,
+                     target_norm: float, epochs: int) -> dict:
+    """The original recipe's errors after its ``epochs``, their spread over its starts, and
+    the extended run's (from init_seed's start) after its longer schedule."""
+    per_start = [errors(run.weights, run.curve[-1]["loss"], true_weights, target_norm)
+                 for run in runs]
+    return {"epochs": epochs, "iterations": max(run.iterations for run in runs),
+            "starts": len(runs),
+            **{key: spread([e[key] for e in per_start]) for key in per_start[0]},
+            "finished": sum(run.gradient_passes == epochs for run in runs),
+            "extended": summary(extended, true_weights, target_norm,
+                                epochs=extended.gradient_passes)}
+
+
 def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
-            stream: TextIO | None = None, workers: int = 1) -> tuple[dict, Run, Run]:
-    """Both runs from the same start, side by side over ``workers`` processes with the
-    least-squares reference (study.pool: the same bytes as one after another), and the metrics
-    about them."""
+            stream: TextIO | None = None, workers: int = 1) -> tuple[dict, Run, Run, Run]:
+    """The runs from the same start (SGD, CG, the original's recipe run on for
+    original.extended_epochs) and the original's recipe from each of its seeds' starts, side by
+    side over ``workers`` processes with the least-squares reference (study.pool: the same
+    bytes as one after another); the metrics about them."""
     c = c0
     init = initial_weights(true_weights.shape, c.init_seed)
+    original = c.original
 
-    def run(task: str):
+    def run_original_from(start: np.ndarray, epochs: int, label: str) -> Run:
+        return run_original(x, targets, start, padding=c.padding, lr=original.lr,
+                            batch_size=original.batch_size, epochs=epochs,
+                            check_every=original.check_every, true_weights=true_weights,
+                            label=label, stream=stream)
+
+    def run(task):
         with one_thread():
             if task == "sgd":
                 return run_sgd(x, targets, init, padding=c.padding, lr=c.sgd.lr,
@@ -363,6 +441,13 @@ def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.nd
                                max_epochs=c.sgd.max_epochs, tol=c.sgd.tol, seed=c.sgd.seed,
                                true_weights=true_weights, check_every=c.sgd.check_every,
                                stream=stream)
+            if task == "original":
+                return run_original_from(init, original.extended_epochs,
+                                         "c0_recover original recipe")
+            if isinstance(task, int):
+                return run_original_from(initial_weights(true_weights.shape, task),
+                                         original.epochs,
+                                         f"c0_recover original recipe, seed {task}")
             if task == "cg":
                 return run_cg(x, targets, init, padding=c.padding, tol=c.cg.tol,
                               max_iter=c.cg.max_iter, memory=c.cg.memory,
@@ -371,18 +456,20 @@ def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.nd
                                                            c.padding)
             return reference, condition, full_loss(new_layer(reference, c.padding), x, targets)
 
-    # the longest first, so the other two share the second core
-    sgd, cg, (reference, condition, reference_loss) = fork_map(run, ["sgd", "cg", "reference"],
-                                                              workers)
+    # the longest first, so the shorter ones share the other core
+    sgd, extended, cg, (reference, condition, reference_loss), *seeded = fork_map(
+        run, ["sgd", "original", "cg", "reference", *original.seeds], workers)
     target_norm = float(np.linalg.norm(targets))
     metrics = {
         "sgd": summary(sgd, true_weights, target_norm, epochs=sgd.gradient_passes),
         "cg": summary(cg, true_weights, target_norm),
+        "original_recipe": original_summary(seeded, extended, true_weights, target_norm,
+                                            original.epochs),
         "initial": errors(init, sgd.curve[0]["loss"], true_weights, target_norm),
         "least_squares_reference": errors(reference, reference_loss, true_weights, target_norm),
         "patch_gram_condition_number": condition,
     }
-    return metrics, sgd, cg
+    return metrics, sgd, cg, extended
 
 
 def make_targets(c0: Mapping, mirror: Path | None, images: np.ndarray,
@@ -415,15 +502,16 @@ def make_targets(c0: Mapping, mirror: Path | None, images: np.ndarray,
 
 def recovery_outputs(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
                      stream: TextIO | None = None, workers: int = 1) -> tuple[dict, list[str]]:
-    """Both optimisers' runs as the files of reports/c0/ (metrics.json: per optimiser
-    max_abs_weight_error, relative_weight_error (Frobenius), relative_output_error, iterations
-    (parameter updates), gradient_passes (gradients over all images), converged (1 or 0); no
-    timings, which differ from run to run; loss_<opt>.csv: the curves; filters.png) and one
-    summary line per optimiser."""
-    metrics, sgd, cg = recover(c0, x, targets, true_weights, stream, workers)
+    """The runs as the files of reports/c0/ (metrics.json: per optimiser max_abs_weight_error,
+    relative_weight_error (Frobenius), relative_output_error, iterations (parameter updates),
+    gradient_passes (gradients over all images), converged (1 or 0), and the original recipe's
+    spread over its starts (original_summary); no timings, which differ from run to run;
+    loss_<run>.csv: the curves from the common start; filters.png) and one summary line per
+    run from that start."""
+    metrics, sgd, cg, original = recover(c0, x, targets, true_weights, stream, workers)
     lines = []
-    for name, run in (("sgd", sgd), ("cg", cg)):
-        m = metrics[name]
+    for name, run, m in (("sgd", sgd, metrics["sgd"]), ("cg", cg, metrics["cg"]),
+                         ("original recipe", original, metrics["original_recipe"]["extended"])):
         lines.append(f"{name}: relative weight error {m['relative_weight_error']:.3e} (max abs "
                      f"{m['max_abs_weight_error']:.3e}), relative output error "
                      f"{m['relative_output_error']:.3e}, {m['iterations']} iterations, "
@@ -431,4 +519,5 @@ def recovery_outputs(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weigh
     return {"metrics.json": metrics,
             "loss_sgd.csv": Table(CURVE_HEADER, curve_rows(sgd)),
             "loss_cg.csv": Table(CURVE_HEADER, curve_rows(cg)),
+            "loss_original.csv": Table(CURVE_HEADER, curve_rows(original)),
             "filters.png": filters_figure(true_weights, sgd, cg)}, lines

@@ -224,6 +224,12 @@ RULES: dict[str, Check] = {
     "c0.cg.max_iter": integer(1),
     "c0.cg.memory": optional(integer(1)),
     "c0.cg.separable": boolean,
+    "c0.original.lr": check_positive,
+    "c0.original.batch_size": integer(1),
+    "c0.original.epochs": integer(1),
+    "c0.original.seeds": each(SEED),
+    "c0.original.extended_epochs": integer(1),
+    "c0.original.check_every": integer(1),
     "ablation.seeds": each(SEED),
     "ablation.change_words.*": text,
     # _relations checks they name knobs of the model
