@@ -20,7 +20,11 @@ study.threads), and recorded with the core count, the library versions and the l
     padding 2) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(784, 10)), barenet's
     ``train_epoch`` against the same loop in PyTorch, over CNN_SAMPLES random samples (a full
     48,000-sample epoch is too slow to repeat; the time per batch does not depend on the
-    data), also scaled linearly to 48,000.
+    data), also scaled linearly to 48,000;
+(g) not a time: barenet's modules against PyTorch in float64, values and gradients, on random
+    draws like the module_grad stage's (Linear, the MLP, max pooling, Conv2d over 12 random
+    kernel/padding/stride/dilation settings): the largest relative difference, which the report
+    quotes beside the finite-difference check.
 
 Ratios are barenet_time / other_time (lower is better for barenet) unless named speedup or
 fraction. Each time is the best of several repeats after a warmup; the barenet, torch and
@@ -60,6 +64,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+import flops  # benchmarks/flops.py, beside this script
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -70,6 +75,7 @@ import barenet
 from barenet.conv import Conv2d, conv2d_naive_backward, conv2d_naive_forward
 from study.c0 import initial_weights, new_layer, run_cg
 from study.io import write_text
+from study.module_grad import conv_case
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results.json")
@@ -132,12 +138,9 @@ MLP_SAMPLES, MLP_BATCH, MLP_LR, MLP_SIZES = 48_000, 64, 0.1, (784, 100, 10)
 
 
 def mlp_gemm_flops(samples: int) -> int:
-    """Multiply-adds x 2 of the GEMMs an epoch needs: forward through both layers, then the
-    weight gradients of both and the hidden layer's input gradient (not the data's)."""
-    n_in, n_hidden, n_out = MLP_SIZES
-    forward = n_in * n_hidden + n_hidden * n_out
-    backward = n_in * n_hidden + n_hidden * n_out + n_out * n_hidden
-    return 2 * samples * (forward + backward)
+    """Multiply-adds x 2 of the GEMMs an epoch needs (flops.mlp_model: forward through both
+    layers, then the weight gradients of both and the hidden layer's input gradient)."""
+    return samples * flops.mlp_model(MLP_SIZES[1]).train
 
 
 def barenet_epoch(model: barenet.Module, optimizer: barenet.Optimizer, x: np.ndarray,
@@ -189,13 +192,13 @@ def mlp_epoch_torch(x: np.ndarray, labels: np.ndarray, seed: int) -> Callable[[]
 PEAK_SIZE = 2048
 
 
-def sgemm_peak() -> dict:
-    """The single-precision GEMM rate of one large square matmul (NumPy's BLAS, best of 5)."""
+def gemm_peak(dtype) -> dict:
+    """The GEMM rate of one large square matmul in ``dtype`` (NumPy's BLAS, best of 5)."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((PEAK_SIZE, PEAK_SIZE), dtype=np.float32)
-    b = rng.standard_normal((PEAK_SIZE, PEAK_SIZE), dtype=np.float32)
+    a = rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(dtype)
+    b = rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(dtype)
     seconds = best_time(lambda: a @ b, repeats=5)
-    return {"matmul": f"{PEAK_SIZE}x{PEAK_SIZE} @ {PEAK_SIZE}x{PEAK_SIZE} float32",
+    return {"matmul": f"{PEAK_SIZE}x{PEAK_SIZE} @ {PEAK_SIZE}x{PEAK_SIZE} {np.dtype(dtype)}",
             "seconds": round(seconds, 6), "gflops": round(2 * PEAK_SIZE**3 / seconds / 1e9, 1)}
 
 
@@ -414,6 +417,63 @@ def bench_cnn(samples: int = CNN_SAMPLES) -> dict:
 
 # ----------------------------------------------------------------------------- environment
 
+# ----------------------------------------------------------------------- (g) PyTorch parity
+
+def relative_difference(ours: np.ndarray, theirs: torch.Tensor) -> float:
+    """max |ours - theirs| / max |theirs|: 0 when equal, ~1e-16 when equal but for rounding."""
+    theirs = theirs.detach().numpy()
+    return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
+
+
+def parity(module: barenet.Module, functional: Callable, x: np.ndarray,
+           rng: np.random.Generator) -> float:
+    """The largest relative difference between ``module``'s output, input gradient and
+    parameter gradients and PyTorch's (``functional(x, *parameters)`` under autograd), in
+    float64, for a random upstream gradient."""
+    out = module(x)
+    upstream = rng.standard_normal(out.shape)
+    module.zero_grad()
+    grad_in = module.backward(upstream)
+    tx = torch.tensor(x, requires_grad=True)
+    params = [torch.tensor(p.data, requires_grad=True) for p in module.parameters()]
+    tout = functional(tx, *params)
+    tout.backward(torch.tensor(upstream))
+    pairs = [(out, tout), (grad_in, tx.grad),
+             *((p.grad, tp.grad) for p, tp in zip(module.parameters(), params, strict=True))]
+    return max(relative_difference(a, b) for a, b in pairs)
+
+
+def bench_parity(seed: int = 0, conv_cases: int = 12) -> dict:
+    """barenet's modules against PyTorch in float64 (values and gradients), on the kind of
+    random draws the module_grad stage checks against finite differences: Linear, the MLP,
+    max pooling and Conv2d over ``conv_cases`` random kernel/padding/stride/dilation settings
+    (study.module_grad.conv_case)."""
+    rng = np.random.default_rng(seed)
+
+    def mlp(x, w1, b1, w2, b2):
+        return F.linear(torch.relu(F.linear(x, w1, b1)), w2, b2)
+
+    modules = {
+        "linear": parity(barenet.Linear(7, 5, rng=rng), F.linear, rng.standard_normal((4, 7)),
+                         rng),
+        "mlp": parity(barenet.MLP(12, 8, 5, rng=rng), mlp, rng.standard_normal((3, 12)), rng),
+        "max_pool": parity(barenet.MaxPool2d(2), lambda x: F.max_pool2d(x, 2),
+                           rng.standard_normal((2, 3, 6, 6)), rng),
+    }
+    conv = []
+    for _ in range(conv_cases):
+        case = conv_case(rng)
+        geometry = {k: case[k] for k in ("kernel_size", "stride", "padding", "dilation")}
+        module = Conv2d(case["in_channels"], case["out_channels"], rng=rng, **geometry)
+        x = rng.standard_normal((2, case["in_channels"], case["height"], case["width"]))
+        conv.append(parity(module, lambda x, w, b, g=geometry: F.conv2d(
+            x, w, b, stride=g["stride"], padding=g["padding"], dilation=g["dilation"]), x, rng))
+    return {**modules, "conv2d_max": max(conv), "conv_cases": conv_cases,
+            "max_relative_difference": max(*modules.values(), *conv), "dtype": "float64",
+            "note": "max |barenet - torch| / max |torch| over the output, the input gradient and "
+                    "every parameter gradient, for a random upstream gradient"}
+
+
 def loadavg() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
@@ -501,19 +561,17 @@ def timed_repro(*args: str) -> dict:
                         for (name, start), stop in zip(starts, ends[:len(starts)], strict=True)}}
 
 
-def bench_study() -> dict:
-    """The study's figures: a forced full repro within 6 min without the CNN (issues 6 and 11)
-    and the CNN's stage within 2 min more (issue 14), a no-op repro <= 10 s, and no stage above
-    4 GB of memory."""
+def bench_study(peak_gflops: dict[str, float]) -> dict:
+    """The study's figures: a forced full repro within 6 min (issue 21, with everything the
+    replication and the write-up added), its training stages' GEMM arithmetic against the
+    measured peak on every core (benchmarks/flops.py: what 6 minutes would need), a no-op repro
+    <= 10 s, and no stage above 4 GB of memory."""
     load = loadavg()
     full, noop = timed_repro("--force"), timed_repro()
-    cnn = full["stage_s"].get("cnn", 0.0)
     return {
-        "full_repro_forced": full,
-        "forced_without_cnn": {"wall_s": round(full["wall_s"] - cnn, 1),
-                               "target_wall_s_at_most": 360,
-                               "meets_target": full["wall_s"] - cnn <= 360},
-        "cnn_stage": {"wall_s": cnn, "target_wall_s_at_most": 120, "meets_target": cnn <= 120},
+        "full_repro_forced": {**full, "target_wall_s_at_most": 360,
+                              "meets_target": full["wall_s"] <= 360},
+        "flop_budget": flops.budget(full["stage_s"], peak_gflops, os.cpu_count()),
         "noop_repro": {**noop, "target_wall_s_at_most": 10, "meets_target": noop["wall_s"] <= 10},
         "peak_stage_memory": {"peak_rss_mb": full["peak_rss_mb"], "target_mb_at_most": 4096,
                               "meets_target": full["peak_rss_mb"] <= 4096},
@@ -558,7 +616,7 @@ def run(output: Path, threads: int, study: bool) -> dict:
     started = time.perf_counter()
     env = environment(threads)
     env["note"] = busy_note(env["loadavg_at_start"])
-    peak = sgemm_peak()
+    peak, peak64 = gemm_peak(np.float32), gemm_peak(np.float64)
     mlp_ratio, mlp_rate = bench_mlp(peak)
     results = {
         "environment": env,
@@ -566,6 +624,7 @@ def run(output: Path, threads: int, study: bool) -> dict:
                    f"{ROUNDS} alternating rounds x several repeats after a warmup, {threads} "
                    "thread(s) for barenet and torch alike"),
         "sgemm_peak": peak,
+        "dgemm_peak": peak64,
         "mlp_epoch_float32": mlp_ratio,
         "mlp_flop_rate_float32": mlp_rate,
     }
@@ -574,13 +633,15 @@ def run(output: Path, threads: int, study: bool) -> dict:
             results.update(bench_conv(dtype, suffix, geometry))
     results["c0_recovery"] = bench_c0()
     results["cnn_epoch_float32"] = bench_cnn()
+    results["torch_parity_float64"] = bench_parity()
     if output.exists() and SUITE in (previous := json.loads(output.read_text())):
         results[SUITE] = previous[SUITE]  # measured by --suite, not by this run
     env["loadavg_at_end"] = loadavg()
     env["wall_s"] = round(time.perf_counter() - started, 1)
     write_results(output, results)
     if study:  # after the ratios are written: the report stage quotes the CNN epoch from them
-        write_results(output.with_name(STUDY_RESULTS), {"study": bench_study()})
+        peaks = {"float32": peak["gflops"], "float64": peak64["gflops"]}
+        write_results(output.with_name(STUDY_RESULTS), {"study": bench_study(peaks)})
     return results
 
 
