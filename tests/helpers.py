@@ -47,7 +47,7 @@ TINY = {"linear/default.yaml": {"epochs": 1, "final_seeds": 2,
         "sklearn/default.yaml": {"max_iter": 5},
         "cifar10/default.yaml": {"n_images": 4},
         "blur/default.yaml": {"n_images": 2},
-        "c0/default.yaml": {"sgd": {"max_epochs": 3},
+        "c0/default.yaml": {"sgd": {"max_epochs": 3}, "gd": {"passes": 3},
                             "original": {"epochs": 2, "seeds": [0, 1], "extended_epochs": 3}}}
 
 

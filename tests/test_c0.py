@@ -1,6 +1,6 @@
-"""The C0 experiment (study.c0): loading and checking the given weights, the targets, both
-optimiser runs on tiny data, recovery of a second, differently drawn weights file on CIFAR-10
-images, and the two stage scripts end to end in a scratch project."""
+"""The C0 experiment (study.c0): loading and checking the given weights, the targets, the
+optimisers and the original recipe on tiny data, recovery of a second, differently drawn
+weights file on CIFAR-10 images, and the two stage scripts end to end in a scratch project."""
 
 import io
 import json
@@ -264,6 +264,24 @@ def test_the_original_recipe_stops_at_its_first_non_finite_weight(tiny):
     assert run.gradient_passes == 1 and np.isnan(run.weights).all()
 
 
+def test_gradient_descent_follows_the_curvatures_prediction(tiny):
+    """On a quadratic, gradient descent's error is a known function of the Hessian's spectrum:
+    the run must land on it, step by step, and shrink the error at the best fixed step."""
+    x, targets, weights = tiny
+    init = c0.initial_weights(weights.shape, seed=0)
+    run, prediction = c0.run_gd(x, targets, init, padding=2, passes=40, check_every=10,
+                                true_weights=weights, stream=QUIET)
+    assert [r["step"] for r in run.curve] == [0, 10, 20, 30, 40]
+    assert (run.gradient_passes, run.iterations, run.converged) == (40, 40, False)
+    assert np.isclose(run.curve[-1]["relative_weight_error"],
+                      prediction["predicted_relative_weight_error"], rtol=1e-9)
+    assert run.curve[-1]["relative_weight_error"] < run.curve[0]["relative_weight_error"]
+    # the best fixed step 2 / (L + mu) removes 2 / (kappa + 1) of the slowest part per pass
+    _, condition = c0.least_squares_reference(x, targets, 5, padding=2)
+    assert np.isclose(prediction["slowest_part_shrink_per_pass"], 2 / (condition + 1),
+                      rtol=1e-6)
+
+
 def test_least_squares_reference_and_condition_number(tiny):
     x, targets, weights = tiny
     reference, condition = c0.least_squares_reference(x, targets, 5, padding=2)
@@ -307,6 +325,7 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
     settings = OmegaConf.to_container(DEFAULTS)
     settings.update(out_channels=3, weights_sha256=sha256(mirror / "C0_weights.npy"))
     settings["sgd"].update(max_epochs=3, batch_size=2)
+    settings["gd"].update(passes=4)
     settings["original"].update(epochs=2, seeds=[0, 1], extended_epochs=3, batch_size=2)
     project = stage_project(tmp_path / "project", ["c0_targets", "c0_recover"],
                             {"data": {"mirror": None}, "c0": settings})
@@ -334,6 +353,9 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
     assert keys <= set(metrics["sgd"]) and keys <= set(metrics["cg"])
     assert metrics["cg"]["converged"] and metrics["cg"]["relative_weight_error"] < 1e-6
     assert not metrics["sgd"]["converged"] and metrics["sgd"]["iterations"] == 9
+    assert metrics["gd"]["gradient_passes"] == settings["gd"]["passes"]
+    assert np.isclose(metrics["gd"]["relative_weight_error"],
+                      metrics["gd"]["predicted_relative_weight_error"], rtol=1e-9)
     original = metrics["original_recipe"]
     assert (original["starts"], original["epochs"], original["finished"]) == (2, 2, 2)
     assert original["iterations"] == 6 and original["extended"]["iterations"] == 9

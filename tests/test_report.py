@@ -9,6 +9,7 @@ and its figures are the plots dvc.yaml declares."""
 import csv
 import dataclasses
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -313,6 +314,7 @@ def derived_for_the_main_text(results) -> list[float]:
         only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
         numbers += [only_a, only_b,
                     stats.binomtest(min(only_a, only_b), only_a + only_b).pvalue]
+    numbers.append(math.prod(results.c0_targets["weights"]["shape"][1:]))  # weights per filter
     original = PARAMS["report"]["original"]["linear_fraction_accuracy"]
     numbers.append(original[-1] - original[0])
     numbers += [row["sd"] / 100 for row in results.replication["replication"] if row["sd"]]

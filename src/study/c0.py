@@ -16,12 +16,17 @@ weight error.
   the batch's number of output positions (images * H_out * W_out), so a stable lr depends on
   neither the batch size, the image size nor the number of filters; stops when the relative
   output error on all images is <= tol (checked after every epoch), or after max_epochs.
+* gd (c0.gd): full-batch gradient descent at the best fixed step 2 / (L + mu), beside what
+  the curvature predicts for it exactly: how far plain gradient descent gets at any fixed
+  step.
 * original (c0.original): the original attempt's recipe, its normalised steps
   (original_step) over its unshuffled batches, from each of its seeds' starts for its
   epochs, and from the common start for longer: what its maths does on these targets.
 * cg (c0.cg): barenet.ConjugateGradient on the L2 loss over all images, exact line search (the
   loss is quadratic), one CG per output channel (the loss separates over C's filters); stops
-  when ||grad|| <= tol * ||grad at the start||, or after max_iter.
+  when ||grad|| <= tol * ||grad at the start||, or after max_iter. A filter has 3*k*k
+  weights, so in exact arithmetic CG ends within that many iterations: a direct solver, in
+  effect, built from the layer's gradients.
 
 C0's weights are read only to measure errors, never by an optimiser. A closed-form
 least-squares solve of the same problem is reported as a reference, not as a recovered C.
@@ -357,18 +362,69 @@ def run_original(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, paddin
                False, time.perf_counter() - start)
 
 
+def patch_matrix(x: np.ndarray, kernel_size: int, padding: int) -> np.ndarray:
+    """P, the (N*H*W, 3*k*k) matrix of image patches: C(x) = P @ w for each filter w."""
+    _, cache = conv2d_forward(x, np.zeros((1, x.shape[1], kernel_size, kernel_size)),
+                              padding=padding)
+    return cache.cols.reshape(cache.cols.shape[0], -1).T
+
+
 def least_squares_reference(x: np.ndarray, targets: np.ndarray, kernel_size: int,
                             padding: int) -> tuple[np.ndarray, float]:
     """The closed-form least-squares weights (out, 3, k, k) of the same fit, and the condition
     number of the patch Gram matrix P^T P (the loss's curvature). A reference, not a result."""
-    _, cache = conv2d_forward(x, np.zeros((1, x.shape[1], kernel_size, kernel_size)),
-                              padding=padding)
-    patches = cache.cols.reshape(cache.cols.shape[0], -1).T        # (N*H*W, 3*k*k)
+    patches = patch_matrix(x, kernel_size, padding)
     out_channels = targets.shape[1]
     rhs = targets.transpose(1, 0, 2, 3).reshape(out_channels, -1).T  # (N*H*W, out)
     solution, _, _, singular = np.linalg.lstsq(patches, rhs, rcond=None)
     weights = solution.T.reshape(out_channels, x.shape[1], kernel_size, kernel_size)
     return weights, float((singular[0] / singular[-1]) ** 2)
+
+
+def run_gd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int, passes: int,
+           true_weights: np.ndarray, check_every: int = 1,
+           stream: TextIO | None = None) -> tuple[Run, dict]:
+    """Full-batch gradient descent on the L2 loss at the best fixed step, 2 / (L + mu) (L, mu:
+    the largest and smallest eigenvalues of the Hessian 2 P^T P), for ``passes`` gradient
+    passes; and what the curvature predicts for it. On a quadratic a step multiplies the weight
+    error's part along the Hessian's i-th eigenvector by exactly (1 - step * lambda_i), so the
+    error after k steps follows from the spectrum alone, and each pass removes 2 / (kappa + 1)
+    of the slowest part, kappa = L / mu: what any fixed step can do at best."""
+    _, singular, vt = np.linalg.svd(patch_matrix(x, init.shape[-1], padding),
+                                    full_matrices=False)
+    hessian = 2 * singular**2  # descending
+    step = 2.0 / (hessian[0] + hessian[-1])
+    layer = new_layer(init, padding)
+    loss_fn = bn.L2Loss()
+    start = time.perf_counter()
+    target_norm = float(np.linalg.norm(targets))
+    curve = []
+    with Progress("c0_recover gradient descent", passes, unit="pass", max_lines=LOG_LINES,
+                  stream=stream) as progress:
+        for done in range(passes + 1):
+            layer.zero_grad()
+            loss = loss_fn(layer(x), targets)
+            if done % check_every == 0 or done == passes:
+                curve.append(curve_row(done, done, loss, layer.weight.data, true_weights,
+                                       target_norm))
+                row = curve[-1]
+                progress.update(done, f"relative output error "
+                                      f"{row['relative_output_error']:.3e}, weight error "
+                                      f"{row['relative_weight_error']:.3e}")
+            if done < passes:
+                layer.backward(loss_fn.backward(), need_input_grad=False)
+                layer.weight.data -= step * layer.weight.grad
+    # each filter's initial error in the Hessian's eigenbasis, every part shrunk by its factor
+    parts = (init - true_weights).reshape(len(init), -1) @ vt.T
+    predicted = parts * (1 - step * hessian) ** passes
+    prediction = {
+        "step": float(step),
+        "slowest_part_shrink_per_pass": float(step * hessian[-1]),  # the share removed
+        "predicted_relative_weight_error": float(np.linalg.norm(predicted)
+                                                 / np.linalg.norm(true_weights)),
+    }
+    return Run(layer.weight.data.copy(), curve, passes, passes, False,
+               time.perf_counter() - start), prediction
 
 
 def summary(run: Run, true_weights: np.ndarray, target_norm: float, **extra) -> dict:
@@ -418,11 +474,12 @@ def original_summary(runs: list[Run], extended: Run, true_weights: np.ndarray,
 
 
 def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
-            stream: TextIO | None = None, workers: int = 1) -> tuple[dict, Run, Run, Run]:
-    """The runs from the same start (SGD, CG, the original's recipe run on for
-    original.extended_epochs) and the original's recipe from each of its seeds' starts, side by
-    side over ``workers`` processes with the least-squares reference (study.pool: the same
-    bytes as one after another); the metrics about them."""
+            stream: TextIO | None = None, workers: int = 1) -> tuple[dict, dict[str, Run]]:
+    """The runs from the same start (SGD, gradient descent, CG, the original's recipe run on
+    for original.extended_epochs) and the original's recipe from each of its seeds' starts,
+    side by side over ``workers`` processes with the least-squares reference (study.pool: the
+    same bytes as one after another); the metrics about them, and the runs from the common
+    start by name."""
     c = c0
     init = initial_weights(true_weights.shape, c.init_seed)
     original = c.original
@@ -441,6 +498,10 @@ def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.nd
                                max_epochs=c.sgd.max_epochs, tol=c.sgd.tol, seed=c.sgd.seed,
                                true_weights=true_weights, check_every=c.sgd.check_every,
                                stream=stream)
+            if task == "gd":
+                return run_gd(x, targets, init, padding=c.padding, passes=c.gd.passes,
+                              check_every=c.gd.check_every, true_weights=true_weights,
+                              stream=stream)
             if task == "original":
                 return run_original_from(init, original.extended_epochs,
                                          "c0_recover original recipe")
@@ -457,11 +518,12 @@ def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.nd
             return reference, condition, full_loss(new_layer(reference, c.padding), x, targets)
 
     # the longest first, so the shorter ones share the other core
-    sgd, extended, cg, (reference, condition, reference_loss), *seeded = fork_map(
-        run, ["sgd", "original", "cg", "reference", *original.seeds], workers)
+    sgd, (gd, prediction), extended, cg, (reference, condition, reference_loss), *seeded = \
+        fork_map(run, ["sgd", "gd", "original", "cg", "reference", *original.seeds], workers)
     target_norm = float(np.linalg.norm(targets))
     metrics = {
         "sgd": summary(sgd, true_weights, target_norm, epochs=sgd.gradient_passes),
+        "gd": summary(gd, true_weights, target_norm, **prediction),
         "cg": summary(cg, true_weights, target_norm),
         "original_recipe": original_summary(seeded, extended, true_weights, target_norm,
                                             original.epochs),
@@ -469,7 +531,7 @@ def recover(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.nd
         "least_squares_reference": errors(reference, reference_loss, true_weights, target_norm),
         "patch_gram_condition_number": condition,
     }
-    return metrics, sgd, cg, extended
+    return metrics, {"sgd": sgd, "gd": gd, "cg": cg, "original": extended}
 
 
 def make_targets(c0: Mapping, mirror: Path | None, images: np.ndarray,
@@ -502,22 +564,21 @@ def make_targets(c0: Mapping, mirror: Path | None, images: np.ndarray,
 
 def recovery_outputs(c0: Mapping, x: np.ndarray, targets: np.ndarray, true_weights: np.ndarray,
                      stream: TextIO | None = None, workers: int = 1) -> tuple[dict, list[str]]:
-    """The runs as the files of reports/c0/ (metrics.json: per optimiser max_abs_weight_error,
+    """The runs as the files of reports/c0/ (metrics.json: per run max_abs_weight_error,
     relative_weight_error (Frobenius), relative_output_error, iterations (parameter updates),
-    gradient_passes (gradients over all images), converged (1 or 0), and the original recipe's
-    spread over its starts (original_summary); no timings, which differ from run to run;
-    loss_<run>.csv: the curves from the common start; filters.png) and one summary line per
-    run from that start."""
-    metrics, sgd, cg, original = recover(c0, x, targets, true_weights, stream, workers)
+    gradient_passes (gradients over all images), converged (1 or 0), gradient descent's step
+    and predicted error (run_gd), and the original recipe's spread over its starts
+    (original_summary); no timings, which differ from run to run; loss_<run>.csv: the curves
+    from the common start; filters.png) and one summary line per run from that start."""
+    metrics, runs = recover(c0, x, targets, true_weights, stream, workers)
     lines = []
-    for name, run, m in (("sgd", sgd, metrics["sgd"]), ("cg", cg, metrics["cg"]),
-                         ("original recipe", original, metrics["original_recipe"]["extended"])):
+    for name, run in runs.items():
+        m = metrics["original_recipe"]["extended"] if name == "original" else metrics[name]
         lines.append(f"{name}: relative weight error {m['relative_weight_error']:.3e} (max abs "
                      f"{m['max_abs_weight_error']:.3e}), relative output error "
                      f"{m['relative_output_error']:.3e}, {m['iterations']} iterations, "
                      f"{run.seconds:.1f} s, converged {run.converged}")
     return {"metrics.json": metrics,
-            "loss_sgd.csv": Table(CURVE_HEADER, curve_rows(sgd)),
-            "loss_cg.csv": Table(CURVE_HEADER, curve_rows(cg)),
-            "loss_original.csv": Table(CURVE_HEADER, curve_rows(original)),
-            "filters.png": filters_figure(true_weights, sgd, cg)}, lines
+            **{f"loss_{name}.csv": Table(CURVE_HEADER, curve_rows(run))
+               for name, run in runs.items()},
+            "filters.png": filters_figure(true_weights, runs["sgd"], runs["cg"])}, lines

@@ -19,7 +19,8 @@ from study.stats import mcnemar, wilson_interval
 MODELS = {"linear": "Linear softmax classifier", "mlp": "Two-layer MLP"}  # layout.MODELS
 CNN = "CNN (beyond the assignment)"
 BENCHMARKS = "benchmarks/results.json"  # `make bench`'s measurements
-C0_RUNS = {"sgd": "SGD with momentum", "cg": "conjugate gradient"}
+C0_RUNS = {"sgd": "SGD with momentum", "gd": "gradient descent, best fixed step",
+           "cg": "conjugate gradient"}
 
 
 class ReportInputs:
@@ -264,6 +265,7 @@ class Results:
     mlp: Classifier
     cnn: Classifier                  # beyond the assignment; no data-fraction runs
     cnn_epoch: dict                  # benchmarks/results.json: a CNN epoch timed beside PyTorch
+    torch_parity: dict               # benchmarks/results.json: the modules against PyTorch
     sklearn: dict                    # reports/sklearn/metrics.json
     sklearn_info: dict               # reports/sklearn/info.json: model, dtype, preprocessing
     scalar: list[dict]
@@ -330,6 +332,7 @@ def load_results(inputs: ReportInputs, params: dict) -> Results:
         **{model: load_classifier(inputs, reports, model, n_val)
            for model in layout.CLASSIFIERS},
         cnn_epoch=inputs.json(BENCHMARKS)["cnn_epoch_float32"],
+        torch_parity=inputs.json(BENCHMARKS)["torch_parity_float64"],
         sklearn=other("sklearn", "metrics.json"),
         sklearn_info=other("sklearn", "info.json"),
         scalar=other("scalar", "gradients.json"),

@@ -220,6 +220,8 @@ RULES: dict[str, Check] = {
     "c0.sgd.tol": check_positive,
     "c0.sgd.check_every": integer(1),
     "c0.sgd.seed": SEED,
+    "c0.gd.passes": integer(1),
+    "c0.gd.check_every": integer(1),
     "c0.cg.tol": check_positive,
     "c0.cg.max_iter": integer(1),
     "c0.cg.memory": optional(integer(1)),
