@@ -86,12 +86,19 @@ def test_the_ladder_climbs_from_the_original_to_the_study_s_recipe_over_paired_s
     assert change["pairs"] == 3 and change["mean"] == pytest.approx(np.mean(diffs))
     assert change["low"] <= change["mean"] <= change["high"]
     # undone alone: every change to the study's recipe but the pixels' scale, which
-    # standardised inputs cannot show
-    undone = [r["name"] for r in ladder[1:10] if r["name"] != "scale_pixels"]
+    # standardised inputs cannot show, and the reparametrisation, which would take back the
+    # learning rate chosen after it
+    reparametrisation = "gradient=mean, lr=0.064, lambda=0.00015625"
+    undone = [r["name"] for r in ladder[1:10]
+              if r["name"] not in ("scale_pixels", reparametrisation)]
     assert [r["name"] for r in result["leave_one_out"]] == undone
-    assert [r["name"] for r in result["not_undone"]] == ["scale_pixels"]
+    assert [r["name"] for r in result["not_undone"]] == ["scale_pixels", reparametrisation]
     assert result["leave_one_out"][1]["settings"] == {**ladder[9]["settings"],
                                                       "l2_per": "image"}
+    # each change goes back to its value just before its rung: the chosen lr and lambda to the
+    # reparametrised original's, not the original's (a summed gradient's) values
+    chosen = next(r for r in result["leave_one_out"] if r["name"] == "lr, lambda")
+    assert chosen["settings"] == {**ladder[9]["settings"], "lr": 0.064, "lambda": 0.00015625}
     assert len(outputs["linear.csv"].rows) == 33 and "bias=true" in summary
 
 

@@ -302,6 +302,9 @@ def derived_for_the_main_text(results) -> list[float]:
     shown += [row["mean"] for row in results.replication["replication"]]
     for clf in (results.linear, results.mlp, results.cnn):
         shown += [clf.metrics["test"]["accuracy"], clf.metrics["test"]["accuracy_mean"]]
+    shown += [rung["test_accuracy_mean"] for ladder in results.ablation.values()
+              for rung in ladder["ladder"] + ladder["leave_one_out"]
+              if rung["test_accuracy_mean"] is not None]
     bounds = [b for a in shown if 0 <= a <= 1 for b in wilson_interval(a * n_test, n_test)]
     bounds += [x for clf in (results.linear, results.mlp, results.cnn)
                for c in clf.class_intervals() for x in (c["low"], c["high"])]
@@ -318,12 +321,8 @@ def derived_for_the_main_text(results) -> list[float]:
     original = PARAMS["report"]["original"]["linear_fraction_accuracy"]
     numbers.append(original[-1] - original[0])
     numbers += [row["sd"] / 100 for row in results.replication["replication"] if row["sd"]]
-    numbers += [100 * (results.mlp.metrics["test"][key] - results.linear.metrics["test"][key])
-                for key in ("accuracy", "accuracy_mean")]
     seeds = [s["test_accuracy"] for s in results.linear.metrics["seeds"].values()]
     numbers.append(round((max(seeds) - min(seeds)) * n_test))  # the seeds' spread, in images
-    numbers.append(round(100 * results.mlp.metrics["test"]["accuracy_mean"], 2)  # as shown
-                   - round(100 * results.linear.metrics["test"]["accuracy_mean"], 2))
     numbers += [1 - clf.metrics["test"]["accuracy_mean"]
                 for clf in (results.linear, results.mlp, results.cnn)]
     n_val = results.data["idx"]["counts"]["val"]  # the CNN's choice against its seeds' spread

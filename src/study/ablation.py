@@ -207,8 +207,10 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
     same seeds, and each change is judged by its paired difference in VALIDATION accuracy with
     a 95% interval (the test set takes no part in a verdict; its paired difference is reported
     as the outcome). The leave-one-out undoes each change alone in the study's recipe, since a
-    cumulative ladder depends on its order. Writes <kind>.json and <kind>.csv under
-    reports/ablation/; returns them and a summary."""
+    cumulative ladder depends on its order: the knobs a rung changed go back to their values
+    just before it (a learning rate chosen after the reparametrisation goes back to the
+    reparametrised original's, the same step as the original's). Writes <kind>.json and
+    <kind>.csv under reports/ablation/; returns them and a summary."""
     spec, seeds = ablation[kind], [int(s) for s in ablation["seeds"]]
     original = dict(spec["original"])
     steps = [("original", {}, original)]
@@ -231,12 +233,17 @@ def ablation_outputs(kind: str, section: Mapping, best: Mapping, ablation: Mappi
     for rung in spec["beyond"]:
         climb(rung_changes(rung, section, best), rung_name(rung))
     undone, kept = [], []  # a change that cannot be undone alone is kept, with the reason
-    for name, changes, _ in steps[1:at_study + 1]:
-        settings = {**study, **{k: original[k] for k in changes}}
+    for (_, _, before), (name, changes, _) in zip(steps, steps[1:at_study + 1], strict=False):
+        settings = {**study, **{k: before[k] for k in changes}}
         if settings["standardise"] and not settings["scale_pixels"]:
             kept.append({"name": name, "words": words[name],
                          "reason": "standardised inputs do not depend on the pixels' scale, so "
                          "raw pixels cannot be restored alone"})
+        elif "gradient" in changes:
+            kept.append({"name": name, "words": words[name],
+                         "reason": "it only rescales the step (the learning rate and λ change "
+                         "with the gradient's reduction), so undone alone it would also take "
+                         "back the learning rate chosen later"})
         else:
             undone.append((name, settings))
     runs = recipe_scores(kind, [(n, s) for n, _, s in steps] + undone, data_for, seeds, workers)
