@@ -116,6 +116,7 @@ def ray_cluster(study):
             sessions.append(start.pid)  # its session's id: every process of the node is in it
             output = start.communicate(timeout=120)[0]
             assert start.returncode == 0, f"ray start {' '.join(args)} failed:\n{output}"
+        wait_for_nodes(f"127.0.0.1:{port}", len(nodes), env)
         yield f"127.0.0.1:{port}", {node: root / node for node in nodes}, sessions, auth
     finally:
         deadline = time.monotonic() + 30
@@ -129,6 +130,20 @@ def ray_cluster(study):
         shutil.rmtree(root, ignore_errors=True)
         assert left == {}, "Ray processes left running:\n" + "\n".join(
             f"{pid} {cmd}" for pid, cmd in left.items())
+
+
+def wait_for_nodes(address: str, count: int, env: dict, timeout: float = 90) -> None:
+    """Until ``count`` nodes are active in `ray status`: `ray start` returns before a worker
+    has joined, and a driver submitting then would run every point on the head."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = subprocess.run([RAY, "status", f"--address={address}"], env=env,
+                                capture_output=True, text=True, timeout=60).stdout
+        active = status.partition("Active:")[2].partition("Pending:")[0]
+        if active.count("node_") >= count:
+            return
+        assert time.monotonic() < deadline, f"fewer than {count} active nodes:\n{status}"
+        time.sleep(1)
 
 
 def listening(sessions: list[int]) -> list[tuple[str, int, str]]:
