@@ -26,13 +26,28 @@ needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
 # (which recomposes conf/) stays tiny too. MLPs of 20 hidden units (the fewest the weights
 # figure draws) halve the cost of every MLP stage, which the suite re-runs a dozen times.
 TINY_HIDDEN = {"hidden": 20}
+# The ablation ladders with conf/ablation's rungs merged into fewer, in their order: every
+# kind of rung is still there (a knob alone, a list of knobs, a mapping; the "dtype" rung the
+# report names; a rung whose change cannot be undone alone, scale_pixels; the linear "beyond"
+# rung), but each ablation run trains 9 (linear) and 7 (MLP) recipes per seed instead of 20
+# and 21: ablation@<model> runs again in every experiment that changes its model's section,
+# about a dozen times per suite.
+TINY_LADDER = {
+    "linear": [["scale_pixels", "l2_per"], "dtype",
+               {"gradient": "mean", "lr": 0.064, "lambda": 0.00015625},
+               ["init_std", "lr", "lambda", "epochs", "standardise", "lr_decay"]],
+    "mlp": ["dtype", {"gradient": "mean", "lr": 0.64},
+            ["init_std", "lr", "batch_size", "epochs", "lambda", "momentum", "lr_decay", "shift",
+             "standardise"]]}
 TINY = {"linear/default.yaml": {"epochs": 1, "final_seeds": 2,
                                "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
         "mlp/default.yaml": {"epochs": 1, "final_seeds": 2, **TINY_HIDDEN,
                             "grid": {"lr": [0.05], "batch_size": [128]}},
         "cnn/default.yaml": {"epochs": 1, "channels": [2, 4], "final_seeds": 2},
-        "ablation/default.yaml": {"seeds": [0, 1], "linear": {"original": {"epochs": 1}},
-                                  "mlp": {"original": {"epochs": 1, **TINY_HIDDEN}}},
+        "ablation/default.yaml": {"seeds": [0, 1], "linear": {"original": {"epochs": 1},
+                                                         "rungs": TINY_LADDER["linear"]},
+                                  "mlp": {"original": {"epochs": 1, **TINY_HIDDEN},
+                                          "rungs": TINY_LADDER["mlp"]}},
         "replicate/default.yaml": {
             "seeds": [0, 1], "sklearn": {"run": False},
             "linear": {"defaults": {"epochs": 1}, "sweep": {"epochs": 1, "other_sizes": []},
