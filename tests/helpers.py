@@ -26,6 +26,11 @@ needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
 # (which recomposes conf/) stays tiny too. MLPs of 20 hidden units (the fewest the weights
 # figure draws) halve the cost of every MLP stage, which the suite re-runs a dozen times.
 TINY_HIDDEN = {"hidden": 20}
+# The tiny study trains and tests on the first images of the real MNIST files (mnist_head),
+# 10,000 of the training file's 60,000 (8,000 train, 2,000 validation) and 2,000 of the test
+# file's 10,000: every classification stage reads a sixth of the data, and those stages run
+# again in nearly every pipeline test. One epoch of the linear classifier still learns them.
+TINY_MNIST = {"train": 10_000, "test": 2_000}
 # The ablation ladders with conf/ablation's rungs merged into fewer, in their order: every
 # kind of rung is still there (a knob alone, a list of knobs, a mapping; the "dtype" rung the
 # report names; a rung whose change cannot be undone alone, scale_pixels; the linear "beyond"
@@ -186,10 +191,31 @@ def project_env(mirror: Path = MIRROR, repo: Path | None = None) -> dict[str, st
     return env
 
 
-def tiny_study(repo: Path) -> Path:
+def mnist_head(repo: Path) -> None:
+    """The tiny study's MNIST: the first TINY_MNIST images and labels of each of the real
+    mirror's four files, written as IDX files where prepare_idx looks first (<data.root>/MNIST/
+    raw/, git-ignored), and conf/data/mnist.yaml pinning their SHA-256s."""
+    import hashlib
+
+    from study.data import read_idx
+
+    path = repo / "conf" / "data" / "mnist.yaml"
+    data = yaml.safe_load(path.read_text())
+    raw = repo / data["root"] / data["folder"] / "raw"
+    raw.mkdir(parents=True)
+    for role, file in data["files"].items():
+        images = read_idx(MIRROR / data["folder"] / "raw" / file["name"])
+        content = idx_bytes(images[:TINY_MNIST[role.split("_")[0]]])
+        (raw / file["name"]).write_bytes(content)
+        file["sha256"] = hashlib.sha256(content).hexdigest()
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def tiny_study(repo: Path, whole_mnist: bool = False) -> Path:
     """The real dvc.yaml, stages, src and conf/ (shrunk by TINY, params.yaml composed from it)
     and the benchmark figures the report quotes, committed to a new git repo at ``repo``;
-    nothing run yet."""
+    nothing run yet. Its MNIST is the head of the real files (mnist_head), unless
+    ``whole_mnist``: then prepare_idx fetches the whole of them from the mirror."""
     from study.params import compose
 
     for item in ("dvc.yaml", "conf", "stages", "src", "README.md", "benchmarks/results.json",
@@ -205,6 +231,8 @@ def tiny_study(repo: Path) -> Path:
         path = repo / "conf" / name
         settings = merged(yaml.safe_load(path.read_text()), changes)
         path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    if not whole_mnist:
+        mnist_head(repo)
     (repo / "params.yaml").write_text(compose(repo))
     run(repo, "git", "init", "-q")
     run(repo, "git", "add", "-A")
