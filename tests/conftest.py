@@ -66,7 +66,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def reproduced_tiny_study(tmp_path_factory):
-    """The tiny study (helpers.tiny_study) after its first `dvc repro`, about a minute's work,
+    """The tiny study (helpers.tiny_study) after its first `dvc repro`, under a minute's work,
     done once per run (once_per_run); a module that changes it works on a copy
     (helpers.copy_project). Every setting a stage read is logged (helpers.settings_log) for
     test_params_coverage."""

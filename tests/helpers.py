@@ -26,13 +26,33 @@ needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST" / "raw").is_dir(),
 # (which recomposes conf/) stays tiny too. MLPs of 20 hidden units (the fewest the weights
 # figure draws) halve the cost of every MLP stage, which the suite re-runs a dozen times.
 TINY_HIDDEN = {"hidden": 20}
+# The tiny study trains and tests on the first images of the real MNIST files (mnist_head),
+# 10,000 of the training file's 60,000 (8,000 train, 2,000 validation) and 2,000 of the test
+# file's 10,000: every classification stage reads a sixth of the data, and those stages run
+# again in nearly every pipeline test. One epoch of the linear classifier still learns them.
+TINY_MNIST = {"train": 10_000, "test": 2_000}
+# The ablation ladders with conf/ablation's rungs merged into fewer, in their order: every
+# kind of rung is still there (a knob alone, a list of knobs, a mapping; the "dtype" rung the
+# report names; a rung whose change cannot be undone alone, scale_pixels; the linear "beyond"
+# rung), but each ablation run trains 9 (linear) and 7 (MLP) recipes per seed instead of 20
+# and 21: ablation@<model> runs again in every experiment that changes its model's section,
+# about a dozen times per suite.
+TINY_LADDER = {
+    "linear": [["scale_pixels", "l2_per"], "dtype",
+               {"gradient": "mean", "lr": 0.064, "lambda": 0.00015625},
+               ["init_std", "lr", "lambda", "epochs", "standardise", "lr_decay"]],
+    "mlp": ["dtype", {"gradient": "mean", "lr": 0.64},
+            ["init_std", "lr", "batch_size", "epochs", "lambda", "momentum", "lr_decay", "shift",
+             "standardise"]]}
 TINY = {"linear/default.yaml": {"epochs": 1, "final_seeds": 2,
                                "grid": {"lr": [0.1, 0.01], "lambda": [0.0]}},
         "mlp/default.yaml": {"epochs": 1, "final_seeds": 2, **TINY_HIDDEN,
                             "grid": {"lr": [0.05], "batch_size": [128]}},
         "cnn/default.yaml": {"epochs": 1, "channels": [2, 4], "final_seeds": 2},
-        "ablation/default.yaml": {"seeds": [0, 1], "linear": {"original": {"epochs": 1}},
-                                  "mlp": {"original": {"epochs": 1, **TINY_HIDDEN}}},
+        "ablation/default.yaml": {"seeds": [0, 1], "linear": {"original": {"epochs": 1},
+                                                         "rungs": TINY_LADDER["linear"]},
+                                  "mlp": {"original": {"epochs": 1, **TINY_HIDDEN},
+                                          "rungs": TINY_LADDER["mlp"]}},
         "replicate/default.yaml": {
             "seeds": [0, 1], "sklearn": {"run": False},
             "linear": {"defaults": {"epochs": 1}, "sweep": {"epochs": 1, "other_sizes": []},
@@ -172,10 +192,31 @@ def project_env(mirror: Path = MIRROR, repo: Path | None = None) -> dict[str, st
     return env
 
 
-def tiny_study(repo: Path) -> Path:
+def mnist_head(repo: Path) -> None:
+    """The tiny study's MNIST: the first TINY_MNIST images and labels of each of the real
+    mirror's four files, written as IDX files where prepare_idx looks first (<data.root>/MNIST/
+    raw/, git-ignored), and conf/data/mnist.yaml pinning their SHA-256s."""
+    import hashlib
+
+    from study.data import read_idx
+
+    path = repo / "conf" / "data" / "mnist.yaml"
+    data = yaml.safe_load(path.read_text())
+    raw = repo / data["root"] / data["folder"] / "raw"
+    raw.mkdir(parents=True)
+    for role, file in data["files"].items():
+        images = read_idx(MIRROR / data["folder"] / "raw" / file["name"])
+        content = idx_bytes(images[:TINY_MNIST[role.split("_")[0]]])
+        (raw / file["name"]).write_bytes(content)
+        file["sha256"] = hashlib.sha256(content).hexdigest()
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def tiny_study(repo: Path, whole_mnist: bool = False) -> Path:
     """The real dvc.yaml, stages, src and conf/ (shrunk by TINY, params.yaml composed from it)
     and the benchmark figures the report quotes, committed to a new git repo at ``repo``;
-    nothing run yet."""
+    nothing run yet. Its MNIST is the head of the real files (mnist_head), unless
+    ``whole_mnist``: then prepare_idx fetches the whole of them from the mirror."""
     from study.params import compose
 
     for item in ("dvc.yaml", "conf", "stages", "src", "README.md", "benchmarks/results.json",
@@ -191,6 +232,8 @@ def tiny_study(repo: Path) -> Path:
         path = repo / "conf" / name
         settings = merged(yaml.safe_load(path.read_text()), changes)
         path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    if not whole_mnist:
+        mnist_head(repo)
     (repo / "params.yaml").write_text(compose(repo))
     run(repo, "git", "init", "-q")
     run(repo, "git", "add", "-A")

@@ -184,7 +184,7 @@ def test_a_stage_killed_while_it_writes_leaves_each_output_old_absent_or_complet
 @pytest.mark.slow
 @needs_mirror
 def test_after_a_stage_is_killed_under_dvc_repro_the_next_repro_finishes_cleanly(tmp_path):
-    repo = tiny_study(tmp_path)
+    repo = tiny_study(tmp_path, whole_mnist=True)  # fetched from the mirror, then written
     env = {**project_env(), "PYTHONPATH": str(repo / "src")}  # as helpers.run
     dvc = subprocess.Popen([Path(sys.executable).parent / "dvc", "repro", "prepare_idx"],
                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

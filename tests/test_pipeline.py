@@ -1,5 +1,6 @@
 """End to end: the real dvc.yaml, stages and conf/ in a temporary git repo, on a tiny config
-(1 epoch, a 2-point grid), against the real MNIST/CIFAR-10 mirror. Proves `dvc repro` runs,
+(1 epoch, a 2-point grid, the first images of the real MNIST files: helpers.mnist_head),
+against the real MNIST/CIFAR-10 mirror. Proves `dvc repro` runs,
 is up to date the second time, leaves no stray files, honours the metrics contract (numbers
 only, as `dvc exp show` reads them), re-runs only the changed matrix point, that `dvc exp run
 -S` and `dvc metrics diff` work, and that a

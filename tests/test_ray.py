@@ -47,8 +47,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 from helpers import (
     REPORTS,
+    ROOT,
     copy_project,
     differences,
     file_bytes,
@@ -87,7 +89,15 @@ def processes(sessions: list[int]) -> dict[int, str]:
 
 @pytest.fixture(scope="module")
 def study(reproduced_tiny_study, tmp_path_factory):
-    return copy_project(reproduced_tiny_study, tmp_path_factory.mktemp("ray"))
+    """A copy of the tiny study with data/idx prepared from the whole of MNIST's files (the
+    tiny study's first images train a point so fast that one node may run them all before Ray
+    hands one to the other): prepare_idx with conf/data/mnist.yaml's own pins, from the mirror."""
+    repo = copy_project(reproduced_tiny_study, tmp_path_factory.mktemp("ray"))
+    files = yaml.safe_load((ROOT / "conf" / "data" / "mnist.yaml").read_text())["files"]
+    shutil.rmtree(repo / "data" / "raw")
+    run(repo, "python", "stages/prepare_idx.py",
+        *(f"data.files.{role}.sha256={file['sha256']}" for role, file in files.items()))
+    return repo
 
 
 @pytest.fixture(scope="module")
