@@ -220,6 +220,12 @@ def curve_row(step: int, passes: int, loss: float, weights: np.ndarray,
             "relative_weight_error": e["relative_weight_error"]}
 
 
+def row_status(row: dict) -> str:
+    """A curve row's errors as a progress line says them."""
+    return (f"relative output error {row['relative_output_error']:.3e}, "
+            f"weight error {row['relative_weight_error']:.3e}")
+
+
 class SquaredErrorPerPosition(bn.L2Loss):
     """The L2 loss of (N, C, H_out, W_out) predictions divided by their N * H_out * W_out
     output positions (the squared error per position, summed over channels), so that the
@@ -260,8 +266,7 @@ def run_sgd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: in
             row = curve_row(epoch, epoch, full_loss(layer, x, targets), layer.weight.data,
                             true_weights, target_norm)
             curve.append(row)
-            progress.update(epoch, f"relative output error {row['relative_output_error']:.3e}, "
-                                   f"weight error {row['relative_weight_error']:.3e}")
+            progress.update(epoch, row_status(row))
             return row["relative_output_error"] <= tol
 
         diverged_at = bn.fit(layer, optimizer, SquaredErrorPerPosition(), x, targets,
@@ -354,10 +359,7 @@ def run_original(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, paddin
             if epoch % check_every == 0 or epoch == epochs:
                 curve.append(curve_row(epoch, epoch, full_loss(layer, x, targets),
                                        layer.weight.data, true_weights, target_norm))
-                row = curve[-1]
-                progress.update(epoch, f"relative output error "
-                                       f"{row['relative_output_error']:.3e}, weight error "
-                                       f"{row['relative_weight_error']:.3e}")
+                progress.update(epoch, row_status(curve[-1]))
     return Run(layer.weight.data.copy(), curve, epoch * math.ceil(len(x) / batch_size), epoch,
                False, time.perf_counter() - start)
 
@@ -407,10 +409,7 @@ def run_gd(x: np.ndarray, targets: np.ndarray, init: np.ndarray, *, padding: int
             if done % check_every == 0 or done == passes:
                 curve.append(curve_row(done, done, loss, layer.weight.data, true_weights,
                                        target_norm))
-                row = curve[-1]
-                progress.update(done, f"relative output error "
-                                      f"{row['relative_output_error']:.3e}, weight error "
-                                      f"{row['relative_weight_error']:.3e}")
+                progress.update(done, row_status(curve[-1]))
             if done < passes:
                 layer.backward(loss_fn.backward(), need_input_grad=False)
                 layer.weight.data -= step * layer.weight.grad
