@@ -10,7 +10,15 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import README_PLACEHOLDERS, REPORTS, ROOT, needs_mirror, readme_blocks, run
+from helpers import (
+    README_PLACEHOLDERS,
+    REPORTS,
+    ROOT,
+    needs_mirror,
+    readme_blocks,
+    report_file,
+    run,
+)
 
 from study import layout
 
@@ -98,3 +106,12 @@ def test_the_readme_commands_did_what_the_readme_says(readme_study):
     points = {p.name for p in Path(repo, layout.sweep_points(REPORTS, "mlp")).iterdir()}
     assert {f"batch_size_{b}-lr_{lr}.json" for b in (32, 64) for lr in (0.1, 0.05)} <= points
     assert (repo / "dvc_plots/index.html").is_file() and (repo / "plots.png").stat().st_size
+    # the workspace holds mlp-lr-0.1 (applied) and linear-2-epochs (run on top of it): against
+    # the last commit, both sections' knobs and both models' test accuracies differ. (One test
+    # for every DVC command in this copy: two at once could collide on DVC's lock.)
+    params_diff = run(repo, "dvc", "params", "diff").stdout
+    assert "linear.epochs" in params_diff and "mlp.grid.lr" in params_diff
+    metrics_diff = run(repo, "dvc", "metrics", "diff").stdout
+    for model in ("linear", "mlp"):
+        assert any(line.split()[:2] == [report_file(model, "metrics.json"), "test.accuracy_mean"]
+                   for line in metrics_diff.splitlines()), metrics_diff
