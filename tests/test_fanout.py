@@ -98,17 +98,22 @@ def queued_experiments(repo: Path) -> dict[tuple, dict]:
 
 
 def wait_for_queue(repo: Path, timeout: float = 900) -> int:
-    """Poll `dvc queue status` until no experiment is queued or running; the most it saw
-    running at once."""
+    """Poll the queue's status until no experiment is queued or running; the most it saw
+    running at once. In this process, through DVC's API (what `dvc queue status` prints), a
+    few times a second: the CLI's start-up alone takes seconds, in which two short overlapping
+    runs could both come and go unseen."""
+    from dvc.repo import Repo
+
     most_running, deadline = 0, time.monotonic() + timeout
-    while True:
-        status = run(repo, "dvc", "queue", "status").stdout
-        most_running = max(most_running, status.count(" Running"))
-        if " Queued" not in status and " Running" not in status:
-            return most_running
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the queue has not finished in {timeout} s:\n{status}")
-        time.sleep(1)
+    with Repo(str(repo)) as dvc_repo:
+        while True:
+            states = [entry["status"] for entry in dvc_repo.experiments.celery_queue.status()]
+            most_running = max(most_running, states.count("Running"))
+            if "Queued" not in states and "Running" not in states:
+                return most_running
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the queue has not finished in {timeout} s: {states}")
+            time.sleep(0.2)
 
 
 def cache_problems(repo: Path, outs: list[dict]) -> list[str]:
