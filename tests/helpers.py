@@ -182,8 +182,11 @@ def run(repo: Path, *args: str, check: bool = True, mirror: Path = MIRROR,
 def project_env(mirror: Path = MIRROR, repo: Path | None = None) -> dict[str, str]:
     """The venv's tools first on PATH, the data mirror and a git identity; and given the
     project ``repo``, its own src/ first on the import path, so its stages run the code DVC
-    hashed as their dependency (not this checkout's src/, which may have changed since)."""
-    env = {**os.environ, MIRROR_ENV: str(mirror),
+    hashed as their dependency (not this checkout's src/, which may have changed since).
+    Python writes bytecode there as on a user's machine (PYTHONDONTWRITEBYTECODE, which some
+    machines set, is dropped): stages start faster, and DVC must ignore it (.dvcignore)."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+           MIRROR_ENV: str(mirror),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}

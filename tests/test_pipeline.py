@@ -41,6 +41,17 @@ def test_repro_runs_then_everything_is_up_to_date(repo):
                        for p in new), new
 
 
+def test_bytecode_beside_the_sources_changes_no_stage(repo):
+    """Python writes bytecode into src/barenet (a directory dep of every stage) when a stage,
+    a test or a user imports it, and each Python version writes its own: dvc.lock recorded
+    without it must still hold."""
+    for package in ("barenet", "study"):
+        cache = repo / "src" / package / "__pycache__"
+        cache.mkdir(exist_ok=True)
+        (cache / "__init__.cpython-399.pyc").write_bytes(b"bytecode of another Python")
+    assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+
+
 def test_every_metrics_file_of_the_contract_has_its_keys(repo):
     problems, _ = contract_problems(repo)
     assert problems == []
