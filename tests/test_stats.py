@@ -1,10 +1,10 @@
-"""study.stats against scipy: the Wilson interval and McNemar's exact test."""
+"""study.stats against scipy: the Wilson interval, McNemar's exact test and the t quantile."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from study.stats import mcnemar, wilson_interval
+from study.stats import mcnemar, t_quantile, wilson_interval
 
 
 @pytest.mark.parametrize("correct, n", [(9251, 10000), (0, 10), (10, 10), (1, 3), (980, 1000)])
@@ -43,3 +43,11 @@ def test_wilson_holds_its_value_at_0_and_100_percent(n):
     inside, which a plotted error bar would then not reach)."""
     assert wilson_interval(0, n)[0] == 0.0
     assert wilson_interval(n, n)[1] == 1.0
+
+
+@pytest.mark.parametrize("p", [0.975, 0.9, 0.5, 0.025])
+def test_t_quantile_is_scipy_stats_t_ppf_to_the_bit(p):
+    # the intervals over seeds (ablation.paired, report.prediction_interval) use it with 1 to a
+    # few dozen degrees of freedom
+    assert [t_quantile(df, p) for df in range(1, 40)] == [
+        float(stats.t.ppf(p, df)) for df in range(1, 40)]

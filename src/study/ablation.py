@@ -21,6 +21,7 @@ from study.classify import Prepared, train_classifier
 from study.io import Table
 from study.pool import fork_map
 from study.settings import overlaid
+from study.stats import t_quantile
 
 Inputs = tuple[str, bool, bool]  # the prepared data a run reads: (dtype, standardise, scale_pixels)
 SEED_HEADER = ["variant", "lr", "seed", "val_accuracy", "test_accuracy", "final_train_loss"]
@@ -147,14 +148,12 @@ def rung_changes(rung, section: Mapping, best: Mapping) -> dict:
 def paired(a: Sequence[float | None], b: Sequence[float | None]) -> dict:
     """The mean of b - a over the seeds where both finished, with its 95% t interval (None
     where fewer than two pairs)."""
-    from scipy.special import stdtrit  # the t quantile, as scipy.stats.t.ppf, without its
-                                       # import (a second per ablation run)
     diffs = np.array([y - x for x, y in zip(a, b, strict=True)
                       if x is not None and y is not None], dtype=np.float64)
     if len(diffs) < 2:
         return {"mean": float(diffs.mean()) if len(diffs) else None, "low": None, "high": None,
                 "half_width": None, "pairs": int(len(diffs))}
-    half = float(stdtrit(len(diffs) - 1, Z_LEVEL) * diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    half = float(t_quantile(len(diffs) - 1, Z_LEVEL) * diffs.std(ddof=1) / np.sqrt(len(diffs)))
     mean = float(diffs.mean())
     return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half,
             "pairs": int(len(diffs))}
