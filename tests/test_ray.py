@@ -21,7 +21,7 @@ workspace.
   this machine's address whatever --node-ip-address says (services.resolve_ip_for_localhost),
   and then GCS, raylets and agents listen on every interface. Only a head node alone stays on
   loopback (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), and that setting refuses worker nodes.
-  ``sockets_beyond_loopback_unless_a_driver_without_the_token_is_refused`` lists every listening
+  ``check_loopback_only_or_a_driver_without_the_token_is_refused`` lists every listening
   socket of the cluster's processes and prints them.
 - Ray's two metrics servers listen on fixed ports (44217, 44227) by default; each cluster gets
   free ones (AUTOSCALER_METRIC_PORT, DASHBOARD_METRIC_PORT), so two test runs do not collide.
@@ -191,19 +191,17 @@ def outsider_refused(address: str, home: Path) -> tuple[bool, str]:
     return result.returncode != 0 and "InvalidAuthToken" in output, output[-2000:]
 
 
-def sockets_beyond_loopback_unless_a_driver_without_the_token_is_refused(
-        address: str, sessions: list[int], home: Path) -> list:
-    """The sockets the cluster's processes listen on beyond loopback, and what a driver without
-    the token printed, if it was not refused; nothing if the cluster is safe."""
+def check_loopback_only_or_a_driver_without_the_token_is_refused(
+        address: str, sessions: list[int], home: Path) -> None:
     sockets = listening(sessions)
     print("listening:", *(f"{ip}:{port} {name}" for ip, port, name in sockets), sep="\n  ")
     assert sockets  # the GCS at least: the listing sees the cluster
     assert any(port == int(address.rsplit(":", 1)[1]) for _, port, _ in sockets)
     exposed = [socket for socket in sockets if not is_loopback(socket[0])]
-    if not exposed:
-        return []
-    refused, output = outsider_refused(address, home)  # reachable: only with authentication
-    return [] if refused else [*exposed, output]
+    if exposed:  # reachable from elsewhere: only with authentication on
+        refused, output = outsider_refused(address, home)
+        assert refused, (f"sockets beyond loopback {exposed}, and a driver without the token "
+                         f"was not refused:\n{output}")
 
 
 def points_run(folder: Path) -> set[str]:
@@ -217,8 +215,7 @@ def points_run(folder: Path) -> set[str]:
 def test_the_readmes_ray_command_on_a_cluster_refusing_outsiders_writes_what_the_points_write(
         study, ray_cluster, tmp_path):
     address, folders, sessions, auth = ray_cluster
-    assert sockets_beyond_loopback_unless_a_driver_without_the_token_is_refused(
-        address, sessions, tmp_path) == []
+    check_loopback_only_or_a_driver_without_the_token_is_refused(address, sessions, tmp_path)
     (command,) = readme_block("run by tests/test_ray.py").commands()
     command = [arg.replace("<head-node>:6379", address) for arg in command]
     assert command[:2] == ["python", "stages/sweep_point.py"] and f"{address}" in " ".join(command)
