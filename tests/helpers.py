@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -171,9 +172,14 @@ def merged(base: dict, changes: dict) -> dict:
 def run(repo: Path, *args: str, check: bool = True, mirror: Path = MIRROR,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``args`` run in the project ``repo`` (in ``project_env``, plus ``env``); an
-    AssertionError with both outputs if it fails and ``check``."""
-    result = subprocess.run(args, cwd=repo, env={**project_env(mirror, repo), **(env or {})},
-                            capture_output=True, text=True, timeout=600)
+    AssertionError with both outputs if it fails and ``check``. The outputs go through files,
+    not pipes: a pipe's reader waits for every process holding it, and the workers that
+    `dvc exp run --run-all` starts keep it for about 15 s after the command has returned."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        code = subprocess.run(args, cwd=repo, env={**project_env(mirror, repo), **(env or {})},
+                              stdout=out, stderr=err, timeout=600).returncode
+        out.seek(0), err.seek(0)
+        result = subprocess.CompletedProcess(args, code, out.read(), err.read())
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

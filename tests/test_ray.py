@@ -182,8 +182,10 @@ def test_is_loopback_sees_through_ipv4_mapped_addresses_and_wildcards():
 
 def outsider_refused(address: str, home: Path) -> tuple[bool, str]:
     """Whether a driver without the cluster's token (none in its environment, none in its home
-    folder) is refused, and what it printed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    folder) is refused, and what it printed. It tries to connect 3 times, not Ray's default
+    20 (a second apart): every attempt is refused alike."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
+           "RAY_gcs_server_port_wait_time_s": "3"}
     result = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r})"],
                             env={**env, "HOME": str(home)}, capture_output=True, text=True,
                             timeout=180, check=False)
