@@ -249,5 +249,9 @@ DRAWERS = {"linear": draw_linear, "lines": draw_lines, "lines_percent": draw_lin
 
 
 def draw(plot: PlotDefinition, inputs: ReportInputs):
-    """The matplotlib figure of ``plot``, its data read through ``inputs``."""
-    return DRAWERS[plot.template](plot, inputs)
+    """The matplotlib figure of ``plot``, its data read through ``inputs``, laid out."""
+    fig = DRAWERS[plot.template](plot, inputs)
+    # tight_layout leaves a placeholder layout engine on the figure, and for any engine savefig
+    # first lays the figure out again in a draw pass of its own; the layout is done, so none.
+    fig.set_layout_engine(None)
+    return fig
