@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from helpers import (
     differences,
     file_bytes,
     needs_mirror,
-    project_env,
     report_file,
     run,
 )
@@ -144,9 +142,7 @@ def test_four_queued_experiments_on_two_workers_each_equal_their_serial_run(stud
              for arg in ("-S", f"{key}={','.join(map(str, values))}")]
     run(study, "dvc", "exp", "run", "--queue", *sweep)
     try:
-        # not `run`: the workers it starts keep its stdout, so capturing it would wait for them
-        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=study, check=True,
-                       env=project_env(repo=study), stdout=subprocess.DEVNULL, timeout=60)
+        run(study, "dvc", "queue", "start", "-j", "2")
         most_running = wait_for_queue(study)
     finally:
         run(study, "dvc", "queue", "stop", "--kill", check=False)
