@@ -6,7 +6,6 @@ weights files of the wrong shape or dtype, not .npy, or empty. (The official dow
 switched off here, data.torchvision: null, to keep the runs short; test_data.py covers the
 download fallback.)"""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import MIRROR, PARAMS, stage_project, write_image_folder
+from helpers import MIRROR, PARAMS, project_env, stage_project, write_image_folder
 from test_c0 import npy_bytes
 
-from study.data import CIFAR10_CLASSES, MIRROR_ENV
+from study.data import CIFAR10_CLASSES
 
 MNIST_MIRROR = MIRROR / "MNIST"
 MNIST_DATA = {"torchvision": None}  # the project's MNIST, without the official download
@@ -36,7 +35,7 @@ def fails_once_writing_nothing(project: Path, stage: str, mirror: Path, *expecte
     data/ and reports/ as they were. Returns that error's message."""
     before = outputs(project)
     result = subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=project,
-                            env={**os.environ, MIRROR_ENV: str(mirror)}, capture_output=True,
+                            env=project_env(mirror), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr  # the message alone, nothing of the code's insides

@@ -4,14 +4,13 @@ weights file on CIFAR-10 images, and the two stage scripts end to end in a scrat
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import PATHS, stage_project
+from helpers import PATHS, project_env, stage_project
 from omegaconf import OmegaConf
 
 from barenet.conv import conv2d_naive_forward
@@ -331,7 +330,7 @@ def test_both_stages_run_end_to_end_and_repeat_byte_for_byte(tmp_path):
                             {"data": {"mirror": None}, "c0": settings})
     (project / PATHS["cifar10"]).mkdir(parents=True)
     np.save(project / PATHS["cifar10"] / "images.npy", natural_like_images(5, 10, rng))
-    env = {**os.environ, MIRROR_ENV: str(mirror)}
+    env = project_env(mirror)
 
     def run(script: str) -> str:
         result = subprocess.run([sys.executable, f"stages/{script}.py"], cwd=project, env=env,
