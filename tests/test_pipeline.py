@@ -114,6 +114,14 @@ def test_changing_one_grid_value_reruns_only_that_models_sweep_and_downstream(re
         k: best[k] for k in ("lr", "lambda")}
 
 
+def test_a_change_to_one_models_ablation_ladder_leaves_the_others_up_to_date(repo):
+    """Each ablation@ tracks its own ladder (ablation.<model>), not the whole ablation
+    section: a step of the linear ladder must not re-run the MLP's, the study's longest stage."""
+    (repo / "params.yaml").write_text(compose(repo, ["ablation.linear.original.epochs=2"]))
+    changed = set(json.loads(run(repo, "dvc", "status", "--json").stdout))
+    assert "ablation@linear" in changed and "ablation@mlp" not in changed
+
+
 def test_plots_show_writes_every_declared_plot(repo):
     run(repo, "dvc", "plots", "show", "-o", "plots_html")
     html = (repo / "plots_html" / "index.html").read_text()
