@@ -2,7 +2,8 @@
 
 Everything is measured side by side in ONE run, in one process, at ONE thread count for NumPy's
 BLAS and PyTorch alike (default 1: the training stages run BLAS on one thread, see
-study.threads), and recorded with the core count, the library versions and the load average:
+study.threads), and recorded with the core count, the library versions, the load average and
+the cores other processes were using at the start:
 
 (a) one training epoch of a 784-100-10 MLP, float32, batch 64, 48,000 random samples (barenet:
     ``barenet.train_epoch``, fit's inner loop without its evaluation; PyTorch: the same
@@ -41,9 +42,10 @@ benchmarks/study.json. The ratios are written first: the report stage quotes the
 
 With ``--suite`` it times the test suite instead, and nothing else: `make test-fast` and then
 `make test` in this checkout, each one's wall time beside its target (issue 21: at most 60 s and
-300 s), with the load average before and after, since other processes sharing the cores
-inflate it. The entry ``test_suite`` of the JSON is replaced, every other kept; a run without
-``--suite`` keeps the previous ``test_suite`` entry in turn.
+300 s), with the load average before and after and the cores other processes were using at its
+start, since other processes sharing the cores inflate it. The entry ``test_suite`` of the JSON
+is replaced, every other kept; a run without ``--suite`` keeps the previous ``test_suite`` entry
+in turn.
 
 Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH] [--study | --suite]
 """
@@ -66,6 +68,7 @@ from pathlib import Path
 
 import flops  # benchmarks/flops.py, beside this script
 import numpy as np
+import psutil
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
@@ -478,6 +481,13 @@ def loadavg() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
+def cores_in_use(seconds: float = 2.0) -> float:
+    """How many cores other processes keep busy now: the machine's CPU use over ``seconds`` while
+    this process sleeps. The load average cannot say it: it remembers the last minutes, so right
+    after `make test-fast` it reads as a busy machine although nothing else runs."""
+    return round(psutil.cpu_percent(interval=seconds) / 100 * os.cpu_count(), 2)
+
+
 def package_version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -500,16 +510,17 @@ def environment(threads: int) -> dict:
         "blas": [{k: p.get(k) for k in ("internal_api", "version", "architecture",
                                         "num_threads")} for p in threadpool_info()],
         "loadavg_at_start": loadavg(),
+        "cores_in_use_at_start": cores_in_use(),
     }
 
 
-def busy_note(load: list[float]) -> str | None:
+def busy_note(in_use: float) -> str | None:
     """A warning for the JSON when other processes were competing for the cores."""
-    if load[0] < 0.5:
+    if in_use < 0.5:
         return None
-    return (f"the machine was busy (1-minute load {load[0]:.2f} on {os.cpu_count()} cores at "
-            "the start): the timings are inflated and the ratios noisy; rerun on an idle "
-            "machine for firm numbers")
+    return (f"the machine was busy (other processes were using {in_use:.2f} of its "
+            f"{os.cpu_count()} cores at the start): the timings are inflated and the ratios "
+            "noisy; rerun on an idle machine for firm numbers")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -588,8 +599,8 @@ SUITE_TARGETS = {"test-fast": 60, "test": 300}  # make target: wall seconds at m
 
 def timed_make(target: str) -> dict:
     """`make <target>` in this checkout: its wall seconds against SUITE_TARGETS, pytest's
-    summary line, and the load average before and after."""
-    load = loadavg()
+    summary line, the load average before and after, and the cores in use at its start."""
+    load, in_use = loadavg(), cores_in_use()
     start = time.perf_counter()
     result = subprocess.run(["make", target], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -599,7 +610,7 @@ def timed_make(target: str) -> dict:
     bound = SUITE_TARGETS[target]
     return {"wall_s": round(wall, 1), "pytest": summary[-1], "target_wall_s_at_most": bound,
             "meets_target": wall <= bound, "loadavg_at_start": load, "loadavg_at_end": loadavg(),
-            "note": busy_note(load)}
+            "cores_in_use_at_start": in_use, "note": busy_note(in_use)}
 
 
 def write_suite(output: Path) -> dict:
@@ -615,7 +626,7 @@ def write_suite(output: Path) -> dict:
 def run(output: Path, threads: int, study: bool) -> dict:
     started = time.perf_counter()
     env = environment(threads)
-    env["note"] = busy_note(env["loadavg_at_start"])
+    env["note"] = busy_note(env["cores_in_use_at_start"])
     peak, peak64 = gemm_peak(np.float32), gemm_peak(np.float64)
     mlp_ratio, mlp_rate = bench_mlp(peak)
     results = {
