@@ -1,8 +1,8 @@
 """End to end: the real dvc.yaml, stages and conf/ in a temporary git repo, on a tiny config
 (1 epoch, a 2-point grid, the first images of the real MNIST files: helpers.mnist_head),
-against the real MNIST/CIFAR-10 mirror. Proves `dvc repro` runs,
-is up to date the second time, leaves no stray files, honours the metrics contract (numbers
-only, as `dvc exp show` reads them), re-runs only the changed matrix point, and that a
+against the real MNIST/CIFAR-10 mirror. Proves `dvc repro` runs, is up to date the second time,
+leaves no stray files, honours the metrics contract (numbers only, as `dvc exp show` reads
+them), re-runs only the changed matrix point and only the changed model's ablation, and that a
 second data set in MNIST's format plugs in with one YAML file in conf/data/. (That an
 experiment shows in `dvc params diff` and `dvc metrics diff`: tests/test_readme.py, on the
 experiments the README's commands ran.)"""
