@@ -43,9 +43,11 @@ benchmarks/study.json. The ratios are written first: the report stage quotes the
 With ``--suite`` it times the test suite instead, and nothing else: `make test-fast` and then
 `make test` in this checkout, each one's wall time beside its target (issue 21: at most 60 s and
 300 s), with the load average before and after and the cores other processes were using at its
-start, since other processes sharing the cores inflate it. The entry ``test_suite`` of the JSON
-is replaced, every other kept; a run without ``--suite`` keeps the previous ``test_suite`` entry
-in turn.
+start, since other processes sharing the cores inflate it; and a speed reference timed before
+and after (a fresh interpreter importing the suite's libraries), with the wall time in its
+units, since the machine's own speed drifts from hour to hour and the suite's time with it.
+The entry ``test_suite`` of the JSON is replaced, every other kept; a run without ``--suite``
+keeps the previous ``test_suite`` entry in turn.
 
 Usage: .venv/bin/python benchmarks/run.py [--threads N] [--output PATH] [--study | --suite]
 """
@@ -595,22 +597,36 @@ def bench_study(peak_gflops: dict[str, float]) -> dict:
 
 SUITE = "test_suite"  # the entry of results.json that --suite writes
 SUITE_TARGETS = {"test-fast": 60, "test": 300}  # make target: wall seconds at most (issue 21)
+# The suite's kind of work in small: a fresh interpreter importing the libraries its processes
+# (stages, DVC, the report's figures) start with. Its time moves with the machine's speed,
+# which drifts by the hour on a shared machine, and the suite's wall time moves with it.
+SPEED_REFERENCE = [sys.executable, "-c", "import numpy, hydra, omegaconf, dvc.repo, dvc.cli, "
+                   "matplotlib.pyplot, ruamel.yaml"]
+
+
+def reference_seconds() -> float:
+    """SPEED_REFERENCE's best wall time of 5 runs."""
+    return round(best_time(lambda: subprocess.run(SPEED_REFERENCE, check=True), repeats=5), 3)
 
 
 def timed_make(target: str) -> dict:
     """`make <target>` in this checkout: its wall seconds against SUITE_TARGETS, pytest's
-    summary line, the load average before and after, and the cores in use at its start."""
-    load, in_use = loadavg(), cores_in_use()
+    summary line, the load average before and after, the cores in use at its start, and
+    SPEED_REFERENCE's seconds before and after with the wall time in those units (to set a
+    run beside one made at another hour)."""
+    reference, load, in_use = reference_seconds(), loadavg(), cores_in_use()
     start = time.perf_counter()
     result = subprocess.run(["make", target], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if result.returncode:
         raise RuntimeError(f"make {target} failed:\n{result.stdout[-5000:]}{result.stderr}")
     summary = [line.strip("= ") for line in result.stdout.splitlines() if " passed" in line]
-    bound = SUITE_TARGETS[target]
+    bound, references = SUITE_TARGETS[target], [reference, reference_seconds()]
     return {"wall_s": round(wall, 1), "pytest": summary[-1], "target_wall_s_at_most": bound,
             "meets_target": wall <= bound, "loadavg_at_start": load, "loadavg_at_end": loadavg(),
-            "cores_in_use_at_start": in_use, "note": busy_note(in_use)}
+            "cores_in_use_at_start": in_use, "note": busy_note(in_use),
+            "reference_s_at_start_and_end": references,
+            "wall_in_references": round(wall / (sum(references) / 2))}
 
 
 def write_suite(output: Path) -> dict:
