@@ -606,7 +606,7 @@ SPEED_REFERENCE = [sys.executable, "-c", "import numpy, hydra, omegaconf, dvc.re
 
 
 def reference_seconds() -> float:
-    """SPEED_REFERENCE's best wall time of 5 runs."""
+    """SPEED_REFERENCE's best wall time of 5 runs after an untimed one."""
     return round(best_time(lambda: subprocess.run(SPEED_REFERENCE, check=True), repeats=5), 3)
 
 
