@@ -614,7 +614,8 @@ def timed_make(target: str) -> dict:
     """`make <target>` in this checkout: its wall seconds against SUITE_TARGETS, pytest's
     summary line, the load average before and after, the cores in use at its start, and
     SPEED_REFERENCE's seconds before and after."""
-    reference, load, in_use = reference_seconds(), loadavg(), cores_in_use()
+    # the reference after the load and the cores in use, which its own runs would inflate
+    load, in_use, reference = loadavg(), cores_in_use(), reference_seconds()
     start = time.perf_counter()
     result = subprocess.run(["make", target], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
