@@ -121,16 +121,22 @@ FROM_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789"
 
 def foreign_numbers(text: str, pool: np.ndarray) -> list[str]:
     """Numbers in ``text`` that no value of ``pool`` rounds to at the precision shown (a
-    percentage may also be a fraction x 100); link targets are skipped."""
+    percentage may also be a fraction x 100); link targets are skipped. A bound ("within X",
+    "X at most") must be a value rounded up: it may exceed the value by up to one step shown,
+    never fall short of it."""
     text = re.sub(r"\]\([^)]*\)", "]", text)
     text = POWER_OF_TEN.sub(lambda m: "e" + m[1].translate(FROM_SUPERSCRIPT), text)
     foreign = []
-    for whole, fraction, exponent, percent in NUMBER.findall(text):
+    for match in NUMBER.finditer(text):
+        whole, fraction, exponent, percent = match.groups(default="")
         shown = float(whole.replace(",", "") + fraction + exponent)
         scale = 10.0 ** int(exponent[1:]) if exponent else 1.0
         half_step = 0.5 * 10.0 ** -max(len(fraction) - 1, 0) * scale * (1 + 1e-9)
+        bound = (text[:match.start()].endswith("within ")
+                 or text[match.end():].startswith(" at most"))
         candidates = [pool, 100 * pool] if percent else [pool]
-        if not any(np.any(np.abs(c - shown) <= half_step) for c in candidates):
+        if not any(np.any((c <= shown + 1e-9 * abs(shown)) & (c > shown - 2 * half_step)
+                          if bound else np.abs(c - shown) <= half_step) for c in candidates):
             foreign.append(whole + fraction + exponent + percent)
     return foreign
 
@@ -237,13 +243,12 @@ def derived_numbers(results) -> list[float]:
                         if v["val accuracy"] is not None)
         numbers += [round((ranked[-1][0] - ranked[-2][0]) * n_val),
                     m["val"]["accuracy_std"] * n_val]
-        best = m["best"]
-        lr_key = "lr"
-        column = [v["val accuracy"] for k, v in sorted(points.items(), key=lambda kv: [
-            x for x in kv[0] if x[0] != lr_key]) if dict(k)[lr_key] == best[lr_key]]
-        numbers += [round((max(column) - min(column)) * n_val),
-                    round((max(column[:-1]) - min(column[:-1])) * n_val),
-                    round((max(column[:-1]) - column[-1]) * n_val)]
+        for lr in {dict(k)["lr"] for k in points}:  # the chosen point's column and the others
+            column = [v["val accuracy"] for k, v in sorted(points.items(), key=lambda kv: [
+                x for x in kv[0] if x[0] != "lr"]) if dict(k)["lr"] == lr]
+            numbers += [round((max(column) - min(column)) * n_val),
+                        round((max(column[:-1]) - min(column[:-1])) * n_val),
+                        round((max(column[:-1]) - column[-1]) * n_val)]
         curves = clf.curves
         numbers += [curves["train_accuracy"][-1] - curves["val_accuracy"][-1],
                     curves["val_loss"][-1] - min(curves["val_loss"])]
@@ -364,6 +369,11 @@ def test_the_number_check_catches_a_hand_typed_number(committed):
     assert foreign_numbers("0.1307", np.array([0.1306257])) == ["0.1307"]
     assert foreign_numbers("2.03 × 10⁷ and 1.87 × 10⁻⁸", np.array([2.0312e7, 1.8749e-8])) == []
     assert foreign_numbers("2.04 × 10⁷", np.array([2.0312e7])) == ["2.04e7"]
+    # a bound holds: rounded up, not to the nearest (study.report.bound)
+    assert foreign_numbers("within 2.1 × 10⁻¹⁰ and 1.4 × 10⁻¹⁴ at most",
+                           np.array([2.026e-10, 1.32e-14])) == []
+    assert foreign_numbers("within 2.0 × 10⁻¹⁰ and 1.3 × 10⁻¹⁴ at most",
+                           np.array([2.026e-10, 1.32e-14])) == ["2.0e-10", "1.3e-14"]
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -501,6 +511,20 @@ def test_a_diverged_fraction_point_reads_as_diverged(committed):
     row = next(line for line in mlp_section.splitlines()
                if line.startswith(f"| {100 * first['fraction']:g}% | {first['seed']} | "))
     assert row.endswith("| diverged |"), row
+
+
+def test_a_learning_rate_whose_every_point_diverged_leaves_the_sweep_caption_to_the_others(
+        committed):
+    _, _, results, _ = committed
+    highest = max(r["lr"] for r in results.linear.sweep)
+    sweep = [{**r, "value": None} if r["lr"] == highest else r for r in results.linear.sweep]
+    changed = dataclasses.replace(results, linear=dataclasses.replace(results.linear,
+                                                                      sweep=sweep))
+    spreads = changed.linear.column_spreads()
+    assert len(spreads) == len(results.linear.column_spreads()) - 1
+    caption = report_markdown(changed).split("figures/linear_sweep.png)", 1)[1].split("\n\n")[1]
+    widest = max(s["but_last"] for s in spreads)
+    assert caption.endswith(f"lie within {widest} validation images of each other."), caption
 
 
 # ----------------------------------------------------------------- the main text, for a reader

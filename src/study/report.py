@@ -87,6 +87,16 @@ def sci(value: float, digits: int = 3) -> str:
     return f"{mantissa} × 10{str(int(power)).translate(SUPERSCRIPT)}"
 
 
+def bound(value: float, digits: int = 2) -> str:
+    """A largest error, quoted after "within" or before "at most": as ``sci`` writes it, but
+    rounded up, never down, so the bound the text states still holds (2.026e-10 -> 2.1 × 10⁻¹⁰)."""
+    if value == 0:
+        return "0"
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)
+    # less 1e-9: a value already at ``digits`` digits (5.75e-11 / 1e-13 = 575.0000001) stays
+    return sci(math.ceil(value / step - 1e-9) * step, digits)
+
+
 def change_interval(change: dict) -> str:
     """A paired change (study.ablation.paired) in points with its 95% interval."""
     if change["low"] is None:
@@ -145,7 +155,7 @@ TEMPLATES.filters.update({name: (lambda value, spec=spec: format(value, spec))
                           for name, spec in NUMBER_FORMATS.items()})
 TEMPLATES.filters.update(pct=pct, quoted_pct=quoted_pct, setting=setting, settings=settings,
                          bracketed=bracketed, bold_if=bold_if, points=points,
-                         points_unsigned=points_unsigned, sci=sci,
+                         points_unsigned=points_unsigned, sci=sci, bound=bound,
                          with_interval=with_interval, wilson=wilson, p_value=p_value,
                          change_interval=change_interval, verdict=verdict,
                          prediction_interval=prediction_interval)

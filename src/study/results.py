@@ -197,22 +197,31 @@ class Classifier:
         """The seeds' standard deviation of validation accuracy, in validation images."""
         return self.metrics["val"]["accuracy_std"] * self.n_val
 
-    def chosen_column(self, metric: str = "val accuracy") -> list[tuple[object, float | None]]:
-        """(row value, metric) down the chosen point's column of the sweep (e.g. each lambda at
-        the chosen learning rate)."""
+    def chosen_column(self, metric: str = "val accuracy",
+                      column: int | None = None) -> list[tuple[object, float | None]]:
+        """(row value, metric) down a column of the sweep, the chosen point's unless ``column``
+        (an index into the ascending learning rates) is given: e.g. each lambda at the chosen
+        learning rate."""
         grid = self.sweep_grid(metric)
-        return [(row, values[grid.chosen[1]]) for row, values in zip(grid.rows, grid.values,
-                                                                      strict=True)]
+        column = grid.chosen[1] if column is None else column
+        return [(row, values[column]) for row, values in zip(grid.rows, grid.values, strict=True)]
 
-    def column_spread(self) -> dict:
-        """In validation images, down the chosen point's column: ``all``, how far apart its best
-        and worst rows are; ``but_last``, the same without the last (largest) row; ``last_cost``,
-        how far the last row falls below the best of the others."""
-        values = [v for _, v in self.chosen_column() if v is not None]
+    def column_spread(self, column: int | None = None) -> dict:
+        """In validation images, down the chosen point's column (or ``column``'s): ``all``, how
+        far apart its best and worst rows are; ``but_last``, the same without the last (largest)
+        row; ``last_cost``, how far the last row falls below the best of the others."""
+        values = [v for _, v in self.chosen_column(column=column) if v is not None]
         others = values[:-1] or values
         return {"all": round((max(values) - min(values)) * self.n_val),
                 "but_last": round((max(others) - min(others)) * self.n_val),
                 "last_cost": round((max(others) - values[-1]) * self.n_val)}
+
+    def column_spreads(self) -> list[dict]:
+        """``column_spread`` of every learning rate's column with a finished point, in
+        ascending order (a column where every point diverged has no spread)."""
+        grid = self.sweep_grid("val accuracy")
+        return [self.column_spread(c) for c in range(len(grid.cols))
+                if any(values[c] is not None for values in grid.values)]
 
     @property
     def overfitting(self) -> dict:
