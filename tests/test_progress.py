@@ -74,6 +74,26 @@ def open_terminal() -> tuple[int, int]:
     return master, slave
 
 
+def test_each_line_is_one_write_with_its_newline():
+    """Workers share stdout: a line written in two parts (text, then newline), as print() does
+    unbuffered, can be split by another worker's line."""
+    class Writes(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+            return super().write(text)
+
+    stream = Writes()
+    with Progress("c0_recover sgd", 10, max_lines=3, stream=stream) as progress:
+        for step in range(1, 9):  # stops early: the last line is written at close
+            progress.update(step, f"loss {step}")
+    assert stream.calls and all(call.endswith("\n") and call.count("\n") == 1
+                                for call in stream.calls), stream.calls
+
+
 def test_on_a_terminal_it_draws_a_tqdm_bar_instead_of_lines():
     master, slave = open_terminal()
     with open(slave, "w") as terminal, Progress("final@mlp", 20, stream=terminal) as progress:

@@ -54,7 +54,10 @@ class Progress:
             self._pending = None
 
     def _write(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        # one write per line, newline included: print() writes the text and its end apart, and
+        # unbuffered (PYTHONUNBUFFERED), two fork_map workers' lines then interleave mid-line
+        self.stream.write(line + "\n")
+        self.stream.flush()
 
     def __enter__(self) -> Progress:
         return self
