@@ -4,11 +4,13 @@ template finds by the sweep's rule), the per-class accuracy bars with their 95% 
 
 from pathlib import PurePosixPath
 
+import numpy as np
 import pytest
 from helpers import PARAMS, ROOT
 
 from study import plots
 from study.figures import BEST, draw, plot_definitions, template_param
+from study.report import pct
 from study.results import ReportInputs
 
 LINES = ("lines", "lines_percent", "lines_log")
@@ -58,6 +60,20 @@ def test_per_class_accuracy_bars_draw_their_intervals():
     low, high = ax.get_xlim()
     assert 80 < low < 88 and high > 97.8  # zoomed to the values, not from 0
     assert len(ax.containers) == 2  # the bars and their error bars
+    plots.close(fig)
+
+
+def test_the_mean_and_stdev_dots_print_the_report_s_percentages():
+    """Three seeds' validation accuracies (sigma = 0.01's) whose mean is exactly 91.925%: the
+    figure writes what the report's pct() writes of the same mean, 91.92 (the mean of the
+    percentages rounds to 91.93)."""
+    shares = [0.9196666666666666, 0.9189166666666667, 0.9191666666666667]
+    fig = plots.mean_stdev_points({"sigma = 0.01": shares}, "validation accuracy",
+                                  "initialisation", "title")
+    (text,) = [t.get_text() for t in fig.axes[0].texts]
+    mean = pct(float(np.mean(shares))).rstrip("%")
+    std = pct(float(np.std(shares, ddof=1))).rstrip("%")
+    assert text == f"{mean} ± {std}" == "91.92 ± 0.04"
     plots.close(fig)
 
 

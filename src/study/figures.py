@@ -206,7 +206,7 @@ def draw_mean_stdev_percent(plot: PlotDefinition, inputs: ReportInputs):
     path, label_key = plot.only_column()
     groups: dict[str, list[float]] = {}
     for row in inputs.records(path):
-        groups.setdefault(str(row[label_key]), []).append(100 * _number(row[plot.x]))
+        groups.setdefault(str(row[label_key]), []).append(_number(row[plot.x]))
     return plots.mean_stdev_points(groups, plot.x_label, plot.y_label, plot.title)
 
 

@@ -260,11 +260,12 @@ def zoomed_bars(labels: list[str], values: list[float],
 
 def mean_stdev_points(groups: dict[str, list[float]], x_label: str, y_label: str, title: str):
     """The ``mean_stdev_percent`` template (.dvc/plots/): per label, the mean of its values
-    (percent) as a dot with error bars of one sample standard deviation, the first label on
-    top."""
+    (shares) as a dot with error bars of one sample standard deviation, the first label on
+    top, in percent. Both are taken of the shares and then scaled, as the report computes
+    them: the mean of the percentages can round the other way (91.93 for the report's 91.92)."""
     labels = list(groups)
-    means = [float(np.mean(v)) for v in groups.values()]
-    stds = [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in groups.values()]
+    means = [100 * float(np.mean(v)) for v in groups.values()]
+    stds = [100 * float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in groups.values()]
     # wide enough for the labels and a plot beside them
     fig, ax = plt.subplots(figsize=(max(7.0, 5.6 + 0.085 * max(map(len, labels))),
                                     0.4 * len(labels) + 1.5))
