@@ -1,4 +1,8 @@
-"""Conv2d: fast (im2col) vs naive loops, finite differences, PyTorch parity, dtypes, errors."""
+"""Conv2d: fast (im2col) vs naive loops, finite differences, PyTorch parity, dtypes, errors.
+
+The stride-1 fast path has two layouts, chosen by C_in*kH (``barenet.conv.BAND_MIN_ROWS``),
+and the small convolutions drawn here all fall below it: each parity test also runs with
+the band layout forced (``LAYOUTS``)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import barenet.conv as conv_module
 from barenet import Conv2d
 from barenet.conv import (
     conv2d_backward,
@@ -18,6 +23,9 @@ from barenet.conv import (
     conv2d_output_size,
 )
 from barenet.gradcheck import check_module
+
+# BAND_MIN_ROWS for each stride-1 layout: the one chosen by size, or the band layout forced
+LAYOUTS = {"by size": conv_module.BAND_MIN_ROWS, "band": 1}
 
 # ----------------------------------------------------------------------------- strategies
 
@@ -64,16 +72,19 @@ def geometry(cfg):
 # ----------------------------------------------------------------------------- fast vs naive
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @settings(max_examples=150, deadline=None)
 @given(conv_configs())
-def test_fast_matches_naive_forward_and_gradients(cfg):
+def test_fast_matches_naive_forward_and_gradients(layout, cfg):
     x, weight, bias, grad_out = make_arrays(cfg)
-    y, cache = conv2d_forward(x, weight, bias, **geometry(cfg))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_module, "BAND_MIN_ROWS", LAYOUTS[layout])
+        y, cache = conv2d_forward(x, weight, bias, **geometry(cfg))
+        dx, dw, db = conv2d_backward(grad_out, cache)
     y_naive = conv2d_naive_forward(x, weight, bias, **geometry(cfg))
     assert y.shape == y_naive.shape == grad_out.shape
     np.testing.assert_allclose(y, y_naive, rtol=1e-12, atol=1e-12)
 
-    dx, dw, db = conv2d_backward(grad_out, cache)
     dx_n, dw_n, db_n = conv2d_naive_backward(grad_out, x, weight, bias, **geometry(cfg))
     assert dx.shape == x.shape and dw.shape == weight.shape
     np.testing.assert_allclose(dx, dx_n, rtol=1e-12, atol=1e-12)
@@ -112,7 +123,9 @@ def test_output_size_formula(size, kernel, stride, padding, dilation, expected):
     dict(in_channels=1, out_channels=2, kernel_size=2, dilation=(2, 3), padding=1),
     dict(in_channels=3, out_channels=2, kernel_size=(1, 3), stride=2, bias=False),
 ])
-def test_gradcheck(kwargs):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gradcheck(kwargs, layout, monkeypatch):
+    monkeypatch.setattr(conv_module, "BAND_MIN_ROWS", LAYOUTS[layout])
     rng = np.random.default_rng(42)
     module = Conv2d(**kwargs, rng=rng)
     x = rng.standard_normal((2, kwargs["in_channels"], 6, 7))
@@ -125,17 +138,20 @@ def test_gradcheck(kwargs):
 # ----------------------------------------------------------------------------- PyTorch parity
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @settings(max_examples=100, deadline=None)
 @given(conv_configs())
-def test_matches_pytorch(cfg):
+def test_matches_pytorch(layout, cfg):
     x, weight, bias, grad_out = make_arrays(cfg)
     module = Conv2d(cfg["in_channels"], cfg["out_channels"], cfg["kernel"], bias=cfg["bias"],
                     **geometry(cfg))
     module.weight.data = weight
     if bias is not None:
         module.bias.data = bias
-    y = module.forward(x)
-    dx = module.backward(grad_out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_module, "BAND_MIN_ROWS", LAYOUTS[layout])
+        y = module.forward(x)
+        dx = module.backward(grad_out)
 
     tx = torch.tensor(x, requires_grad=True)
     tw = torch.tensor(weight, requires_grad=True)

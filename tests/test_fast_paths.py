@@ -182,20 +182,48 @@ def _naive_parity(x, weight, bias, geometry, need_input_grad=True, tol=1e-12):
     np.testing.assert_allclose(dbias, naive[2], rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("band_min_rows", [conv_module.BAND_MIN_ROWS, 1])
 @given(n=dims(1, 3), c=dims(1, 3), c_out=dims(1, 3), h=dims(1, 7), w=dims(1, 7), kh=dims(1, 4),
        kw=dims(1, 4), dh=dims(1, 2), dw=dims(1, 2), ph=st.integers(0, 4), pw=st.integers(0, 4),
        stride=st.sampled_from([1, 1, (1, 2), 2]), need_input_grad=st.booleans(), seed=seeds)
-def test_conv_paths_match_the_naive_loops(n, c, c_out, h, w, kh, kw, dh, dw, ph, pw, stride,
-                                          need_input_grad, seed):
-    # stride 1: the row layout, with the input gradient by correlation, or (padding wider
-    # than the dilated kernel reaches) by the row-layout col2im; other strides: the plain form
+def test_conv_paths_match_the_naive_loops(band_min_rows, n, c, c_out, h, w, kh, kw, dh, dw, ph,
+                                          pw, stride, need_input_grad, seed):
+    # stride 1, these small sizes: the row layout, with the input gradient by correlation, or
+    # (padding wider than the dilated kernel reaches) by the row-layout col2im; with
+    # BAND_MIN_ROWS 1, the band layout and its own col2im; other strides: the plain form
     if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:
         return
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
     weight, bias = rng.standard_normal((c_out, c, kh, kw)), rng.standard_normal(c_out)
-    _naive_parity(x, weight, bias, dict(stride=stride, padding=(ph, pw), dilation=(dh, dw)),
-                  need_input_grad)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_module, "BAND_MIN_ROWS", band_min_rows)
+        _naive_parity(x, weight, bias, dict(stride=stride, padding=(ph, pw), dilation=(dh, dw)),
+                      need_input_grad)
+
+
+@pytest.mark.parametrize(("c", "kernel", "in_bands"), [
+    (8, 5, True),  # the CNN's second layer: 40 im2col rows
+    (1, 5, False), (3, 5, False),  # its first layer on grey images; C0 on colour ones
+    (13, (3, 5), False), (10, (4, 1), True),  # 39 and 40 rows: C_in*kH decides, not kW
+])
+def test_conv_layout_by_size_at_the_study_sizes(monkeypatch, c, kernel, in_bands):
+    # each layout is taken where it is meant to be, and matches the naive loops at that size;
+    # a layout that does not run fails (patched to None)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    geometry = dict(padding=(kh // 2, kw // 2))
+    rows = c * kh * kw
+    monkeypatch.setattr(conv_module, "_backward_in_bands" if not in_bands else "_col2im_rows",
+                        None)
+    monkeypatch.setattr(conv_module, "_forward_in_bands" if not in_bands else "_rows_view",
+                        None)
+    assert conv_module._band_layout(conv_module._Geometry((1, 1), geometry["padding"], (1, 1),
+                                                          (kh, kw), (9, 9)), c) is in_bands
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((3, c, 9, 9))
+    weight, bias = rng.standard_normal((4, c, kh, kw)), rng.standard_normal(4)
+    for need_input_grad in (True, False):
+        _naive_parity(x, weight, bias, geometry, need_input_grad)
 
 
 @pytest.mark.parametrize("geometry", [dict(padding=2), dict(padding=(0, 1), dilation=(1, 2)),
