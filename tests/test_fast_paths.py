@@ -208,22 +208,24 @@ def test_conv_paths_match_the_naive_loops(band_min_rows, n, c, c_out, h, w, kh, 
     (13, (3, 5), False), (10, (4, 1), True),  # 39 and 40 rows: C_in*kH decides, not kW
 ])
 def test_conv_layout_by_size_at_the_study_sizes(monkeypatch, c, kernel, in_bands):
-    # each layout is taken where it is meant to be, and matches the naive loops at that size;
-    # a layout that does not run fails (patched to None)
+    # both passes take the band layout from BAND_MIN_ROWS im2col rows per kernel column on,
+    # with or without the input gradient, and match the naive loops at that size
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-    geometry = dict(padding=(kh // 2, kw // 2))
-    rows = c * kh * kw
-    monkeypatch.setattr(conv_module, "_backward_in_bands" if not in_bands else "_col2im_rows",
-                        None)
-    monkeypatch.setattr(conv_module, "_forward_in_bands" if not in_bands else "_rows_view",
-                        None)
-    assert conv_module._band_layout(conv_module._Geometry((1, 1), geometry["padding"], (1, 1),
-                                                          (kh, kw), (9, 9)), c) is in_bands
-    rng = np.random.default_rng(rows)
+    calls = []
+
+    def recorded(name):
+        run = getattr(conv_module, name)
+        return lambda *args: calls.append(name) or run(*args)
+
+    for name in ("_forward_in_bands", "_backward_in_bands"):
+        monkeypatch.setattr(conv_module, name, recorded(name))
+    rng = np.random.default_rng(c * kh * kw)
     x = rng.standard_normal((3, c, 9, 9))
     weight, bias = rng.standard_normal((4, c, kh, kw)), rng.standard_normal(4)
     for need_input_grad in (True, False):
-        _naive_parity(x, weight, bias, geometry, need_input_grad)
+        calls.clear()
+        _naive_parity(x, weight, bias, dict(padding=(kh // 2, kw // 2)), need_input_grad)
+        assert calls == ["_forward_in_bands", "_backward_in_bands"] * in_bands
 
 
 @pytest.mark.parametrize("geometry", [dict(padding=2), dict(padding=(0, 1), dilation=(1, 2)),
