@@ -210,6 +210,13 @@ def _pad_rows(x: np.ndarray, geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
     return flat, padded
 
 
+def _padded_width(flat: np.ndarray, geo: _Geometry) -> int:
+    """Wp, the padded image width, of a flat (N, C, Hp*Wp + ``_row_tail``) array from
+    ``_pad_rows`` (stride 1: Hp = H_out + dilation[0]*(kH - 1))."""
+    (kh, _), dh, oh = geo.kernel, geo.dilation[0], geo.out_hw[0]
+    return (flat.shape[-1] - _row_tail(geo)) // (oh + dh * (kh - 1))
+
+
 def _rows_view(flat: np.ndarray, geo: _Geometry) -> np.ndarray:
     """The im2col matrix in the row layout, as a read-only strided view of ``flat`` (from
     ``_pad_rows``, stride 1): shaped (C, kH, kW, N, H_out*Wp), element [c, p, q, n, t] is
@@ -218,8 +225,8 @@ def _rows_view(flat: np.ndarray, geo: _Geometry) -> np.ndarray:
     (c, p, q, n) row is one contiguous run, which copies several times faster than the
     W_out-long pieces of ``_windows``."""
     (kh, kw), (dh, dw), (oh, _) = geo.kernel, geo.dilation, geo.out_hw
-    n, c, size = flat.shape
-    wp = (size - _row_tail(geo)) // (oh + dh * (kh - 1))
+    n, c, _ = flat.shape
+    wp = _padded_width(flat, geo)
     s_n, s_c, s_t = flat.strides
     return as_strided(flat, (c, kh, kw, n, oh * wp), (s_c, dh * wp * s_t, dw * s_t, s_n, s_t),
                       writeable=False)
@@ -269,8 +276,8 @@ def _band_view(flat: np.ndarray, geo: _Geometry) -> np.ndarray:
     smaller, then kW - 1 shifted adds (``_sum_band_shifts``). The singleton axis lets ``_im2col``
     copy it as it copies the other views."""
     (kh, _), (dh, _), (oh, _) = geo.kernel, geo.dilation, geo.out_hw
-    n, c, size = flat.shape
-    wp = (size - _row_tail(geo)) // (oh + dh * (kh - 1))
+    n, c, _ = flat.shape
+    wp = _padded_width(flat, geo)
     s_n, s_c, s_t = flat.strides
     return as_strided(flat, (c, kh, 1, n, oh * wp + _row_tail(geo)),
                       (s_c, dh * wp * s_t, 0, s_n, s_t), writeable=False)
@@ -366,6 +373,7 @@ def _backward_in_bands(flat: np.ndarray, grad_out: np.ndarray, weight: np.ndarra
     wp = (length - _row_tail(geo)) // geo.out_hw[0]
     buffer = _buffer(workspace, (c * kh + c_out * kw) * step * length, weight.dtype)
     dweight = np.zeros((c_out * kw, c * kh), dtype=weight.dtype)
+    w_band_t = _band_weight(weight).T
     for chunk in chunks:
         cols = _im2col(band, chunk, buffer)
         images = cols.shape[1]
@@ -374,7 +382,7 @@ def _backward_in_bands(flat: np.ndarray, grad_out: np.ndarray, weight: np.ndarra
         cols = cols.reshape(c * kh, -1)
         dweight += g @ cols.T
         if dxp_flat is not None:  # the chunk's columns are done: their memory takes dband
-            dband = np.matmul(_band_weight(weight).T, g, out=cols)
+            dband = np.matmul(w_band_t, g, out=cols)
             dband = dband.reshape(c, kh, images, length)
             for p in range(kh):
                 start = p * dh * wp
