@@ -16,7 +16,6 @@ from barenet.conv import (
     conv2d_naive_forward,
 )
 from barenet.fast_paths import (
-    SMALL_BATCH,
     linear_forward,
     linear_forward_reference,
     relu_backward,
@@ -26,9 +25,8 @@ from barenet.fast_paths import (
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
-@given(rows=dims(1, 2 * SMALL_BATCH), seed=seeds)
+@given(rows=dims(1, 256), seed=seeds)
 def test_linear_forward_is_the_reference_bit_for_bit(dtype, bias, rows, seed):
-    # rows on both sides of SMALL_BATCH, where the fast path swaps the GEMM's operands
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((rows, 50)).astype(dtype)
     weight = rng.standard_normal((7, 50)).astype(dtype)
@@ -37,19 +35,6 @@ def test_linear_forward_is_the_reference_bit_for_bit(dtype, bias, rows, seed):
     reference = linear_forward_reference(x, weight, b)
     assert fast.flags.c_contiguous and fast.dtype == reference.dtype == dtype
     assert fast.tobytes() == reference.tobytes()
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linear_layer_small_and_large_batches_compute_x_w_t_plus_b(dtype):
-    rng = np.random.default_rng(0)
-    layer = bn.Linear(50, 7, rng=rng, dtype=dtype)
-    x = rng.standard_normal((3 * SMALL_BATCH, 50)).astype(dtype)
-    expected = x.astype(np.float64) @ layer.weight.data.T.astype(np.float64) + layer.bias.data
-    small = np.concatenate([layer.forward(x[i:i + 16]) for i in range(0, len(x), 16)])
-    large = layer.forward(x)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(small, expected, rtol=tol, atol=tol)
-    np.testing.assert_allclose(large, expected, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
