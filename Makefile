@@ -45,7 +45,7 @@ test: setup
 	$(PYTEST)
 
 # The inner loop: every test not marked slow (the library, config, validation and stage
-# helpers; no pipeline run, no browser), in about a minute.
+# helpers; no pipeline run, no browser), in one to two minutes by machine.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow"
 
