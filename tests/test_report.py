@@ -584,9 +584,9 @@ def test_every_test_accuracy_in_the_main_text_has_its_interval(main_text, commit
         shown = f"{100 * accuracy:.2f}%"
         ends = [m.end() for m in re.finditer(re.escape(shown), text)]
         assert ends or accuracy not in required, shown
-        # a share of a count ("99.21% of predictions") is not an accuracy, whatever its value
+        # a share of predictions ("99.21% of predictions") is no accuracy, whatever its value
         bare = [text[max(0, i - 60):i + 20] for i in ends
-                if not text.startswith((" [", " ±", " of "), i)]
+                if not text.startswith((" [", " ±", " of predictions"), i)]
         assert bare == [], (shown, bare)
 
 
