@@ -46,6 +46,20 @@ def test_every_stage_explains_itself_and_its_knobs_in_help(script, tmp_path):
     assert sorted(p.name for p in ROOT.iterdir()) == before  # no outputs/ or .hydra/
 
 
+def test_help_shows_the_config_with_overrides_and_names_a_bad_override_in_one_line():
+    def help_with(*overrides):
+        return subprocess.run([sys.executable, "stages/final.py", "--help", *overrides], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    shown = help_with("linear.epochs=7")
+    assert shown.returncode == 0, shown.stderr
+    assert "\n  epochs: 7\n" in shown.stdout and "\n  epochs: 7\n" not in help_with().stdout
+    bad = help_with("no_such_knob=1")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("final: bad override: Could not override 'no_such_knob'")
+    assert "Traceback" not in bad.stderr
+
+
 def test_cfg_job_prints_the_composed_config_with_overrides():
     result = subprocess.run([sys.executable, "stages/sweep_point.py", "--cfg", "job",
                              "model=mlp", "+mlp.lr=0.5"], cwd=ROOT, capture_output=True,

@@ -370,7 +370,7 @@ def _backward_in_bands(flat: np.ndarray, grad_out: np.ndarray, weight: np.ndarra
     band = _band_view(flat, geo)
     c_out, c, kh, kw = weight.shape
     length, step, dh = band.shape[-1], chunks[0].stop, geo.dilation[0]
-    wp = (length - _row_tail(geo)) // geo.out_hw[0]
+    wp = _padded_width(flat, geo)
     buffer = _buffer(workspace, (c * kh + c_out * kw) * step * length, weight.dtype)
     dweight = np.zeros((c_out * kw, c * kh), dtype=weight.dtype)
     w_band_t = _band_weight(weight).T

@@ -21,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+from hydra._internal.utils import get_args_parser
 from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from study.data import BadInput, DataSourceError
@@ -44,12 +46,10 @@ QUIET_HYDRA = {
 def stage_main(task: Callable[[Settings], None]) -> Callable[[], None]:
     """Decorate a stage's ``main(cfg)``; the result runs it as a Hydra app on params.yaml, with
     ``cfg`` the composed config as ``Settings``.
-    Command-line overrides (``key=value``), ``--help`` (which shows the stage script's
-    docstring and every knob) and ``--cfg job`` work as with ``@hydra.main``."""
+    Command-line overrides (``key=value``), ``--help`` (the stage script's docstring and every
+    knob, overrides applied) and ``--cfg job`` work as with ``@hydra.main``."""
     script = Path(inspect.getfile(task)).resolve()
     project_root = script.parents[1]  # stages/<x>.py -> the project root
-    # the stage script's docstring heads --help; "$" is escaped, Hydra interpolates help text
-    doc = inspect.cleandoc(task.__globals__.get("__doc__") or "").replace("$", "$$")
 
     @functools.wraps(task)
     def validated_task(cfg: DictConfig) -> None:
@@ -68,11 +68,31 @@ def stage_main(task: Callable[[Settings], None]) -> Callable[[], None]:
     def entry() -> None:
         params = OmegaConf.load(project_root / "params.yaml")
         # job.name: Hydra would take it from the wrapper's file, hydra_app
-        app = {"hydra": {"help": {"app_name": script.stem, "header": f"{doc}\n"},
-                         "job": {"name": script.stem}}}
+        job = {"hydra": {"job": {"name": script.stem}}}
         ConfigStore.instance().store(
-            name="params", node=OmegaConf.merge(QUIET_HYDRA, params, app))
-        hydra.main(config_path=None, config_name="params", version_base=None)(validated_task)()
+            name="params", node=OmegaConf.merge(QUIET_HYDRA, params, job))
+        args = get_args_parser().parse_args()  # the parser @hydra.main runs on the same argv
+        if args.help:
+            print_help(task, script.stem, args.overrides, resolve=args.resolve)
+        else:
+            hydra.main(config_path=None, config_name="params", version_base=None)(validated_task)()
 
     return entry
+
+
+def print_help(task: Callable, name: str, overrides: list[str], resolve: bool) -> None:
+    """``--help``: the stage script's docstring, then the composed config with ``overrides``.
+    Hydra's own help also lists config groups (params.yaml has none); building that list made
+    a help take 4.6 s instead of 1.5 to 1.9 (measured side by side). A bad override prints
+    Hydra's message and exits with status 2, where Hydra's help printed a traceback."""
+    try:
+        with hydra.initialize(version_base=None):
+            cfg = hydra.compose("params", overrides=overrides)
+    except HydraException as error:
+        print(f"{name}: bad override: {error}", file=sys.stderr)
+        sys.exit(2)
+    doc = inspect.cleandoc(task.__globals__.get("__doc__") or "")
+    print(f"{doc}\n\n== Config ==\nOverride anything in the config (key=value; +key=value adds "
+          f"a key)\n\n{OmegaConf.to_yaml(cfg, resolve=resolve)}\n"
+          "Use --hydra-help to view Hydra's own options")
 
