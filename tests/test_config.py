@@ -46,7 +46,7 @@ def test_every_stage_explains_itself_and_its_knobs_in_help(script, tmp_path):
     assert sorted(p.name for p in ROOT.iterdir()) == before  # no outputs/ or .hydra/
 
 
-def test_help_shows_the_config_with_overrides_and_names_a_bad_override_in_one_line():
+def test_help_shows_the_config_with_overrides_and_a_bad_override_without_a_traceback():
     def help_with(*overrides):
         return subprocess.run([sys.executable, "stages/final.py", "--help", *overrides], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
