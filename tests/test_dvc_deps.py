@@ -5,6 +5,7 @@ project's code, so editing the report code never re-runs training. dvc.lock reco
 stages dvc.yaml has."""
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported_modules(path: Path, package: str | None) -> set[str]:
+@functools.cache  # every stage's closure parses the same modules
+def imported_modules(path: Path, package: str | None) -> frozenset[str]:
     """Dotted names of the project modules ``path`` imports, with every parent package (an
     import of a.b runs a/__init__.py first)."""
     names = set()
@@ -44,7 +46,7 @@ def imported_modules(path: Path, package: str | None) -> set[str]:
         parts = name.split(".")
         if parts[0] in PACKAGES:
             project |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
-    return {name for name in project if module_file(name)}
+    return frozenset(name for name in project if module_file(name))
 
 
 def import_closure(script: Path) -> set[Path]:
