@@ -45,7 +45,7 @@ test: setup
 	$(PYTEST)
 
 # The inner loop: every test not marked slow (the library, config, validation and stage
-# helpers; no pipeline run, no browser), in one to two minutes by machine.
+# helpers; no pipeline run, no browser). Its last wall time: benchmarks/results.json.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow"
 
@@ -59,12 +59,13 @@ params: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
-# The ratios above plus a forced full `dvc repro` and a no-op one, timed (about 6 minutes more).
+# The ratios above plus a forced full `dvc repro` and a no-op one, timed (each stage's seconds
+# in benchmarks/study.json).
 bench-study: $(STAMP)
 	$(PY) benchmarks/run.py --study
 
 # The wall times of `make test-fast` and `make test` against their targets, into results.json's
-# test_suite entry, the ratios left as they are (about 6 minutes).
+# test_suite entry, the ratios left as they are (it runs both).
 bench-suite: $(STAMP)
 	$(PY) benchmarks/run.py --suite
 
