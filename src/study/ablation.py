@@ -21,7 +21,7 @@ from study.classify import Prepared, train_classifier
 from study.io import Table
 from study.pool import fork_map
 from study.settings import overlaid
-from study.stats import t_quantile
+from study.stats import UPPER_95, t_quantile
 
 Inputs = tuple[str, bool, bool]  # the prepared data a run reads: (dtype, standardise, scale_pixels)
 SEED_HEADER = ["variant", "lr", "seed", "val_accuracy", "test_accuracy", "final_train_loss"]
@@ -117,7 +117,6 @@ LADDER_HEADER = ["rung", "seed", "val_accuracy", "test_accuracy"]
 # per rung, test accuracy in percent: the mean before and after it and the 95% interval of the
 # paired change around the level after it (.dvc/plots/waterfall.json draws it)
 WATERFALL_HEADER = ["rung", "start", "end", "low", "high"]
-Z_LEVEL = 0.975  # two-sided 95% intervals
 
 
 def rung_name(rung) -> str:
@@ -153,7 +152,7 @@ def paired(a: Sequence[float | None], b: Sequence[float | None]) -> dict:
     if len(diffs) < 2:
         return {"mean": float(diffs.mean()) if len(diffs) else None, "low": None, "high": None,
                 "half_width": None, "pairs": int(len(diffs))}
-    half = float(t_quantile(len(diffs) - 1, Z_LEVEL) * diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    half = float(t_quantile(len(diffs) - 1, UPPER_95) * diffs.std(ddof=1) / np.sqrt(len(diffs)))
     mean = float(diffs.mean())
     return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half,
             "pairs": int(len(diffs))}

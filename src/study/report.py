@@ -20,7 +20,7 @@ from study import layout
 from study.figures import draw, plot_definitions
 from study.io import atomic_dir, write_outputs, write_text
 from study.results import C0_RUNS, CNN, MODELS, ReportInputs, Results, load_results
-from study.stats import t_quantile, wilson_interval
+from study.stats import UPPER_95, t_quantile, wilson_interval
 
 README = "README.md"
 HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
@@ -116,7 +116,7 @@ def verdict(change: dict) -> str:
 def prediction_interval(row: dict, n: int) -> tuple[float, float]:
     """The 95% interval a further seed's value would fall in, from ``n`` seeds' mean and sample
     standard deviation (t distribution)."""
-    half = t_quantile(n - 1, 0.975) * row["sd"] * (1 + 1 / n) ** 0.5
+    half = t_quantile(n - 1, UPPER_95) * row["sd"] * (1 + 1 / n) ** 0.5
     return row["mean"] - half, row["mean"] + half
 
 

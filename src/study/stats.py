@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+UPPER_95 = 0.975  # the quantile a two-sided 95% interval reaches up to (t_quantile's p)
 
 
 def t_quantile(df: int, p: float) -> float:
