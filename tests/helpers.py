@@ -257,9 +257,11 @@ def report_file(name: str, file: str) -> str:
     return layout.output(REPORTS, name, file)
 
 
+@functools.cache  # two test modules read it at collection: one DVC index load per worker
 def dvc_stages(root: Path = ROOT) -> dict[str, dict]:
     """dvc.yaml's stages as DVC expands them (foreach, matrix, templating): by name, the
-    command, the deps' paths and the params (dotted keys of params.yaml)."""
+    command, the deps' paths and the params (dotted keys of params.yaml). Shared: read it,
+    never change it."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
