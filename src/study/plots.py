@@ -142,13 +142,25 @@ def _text_colour(image, value: float) -> str:
     return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
+# Each line of a line chart has its own dash pattern and marker, besides its colour, so that
+# lines lying on one another (C0's weight error under three optimisers) and a greyscale print
+# still tell them apart.
+LINE_STYLES = ["-", "--", "-.", ":"]
+LINE_MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+
 def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, y_label: str,
                title: str, log_y: bool = False):
     """DVC's ``linear`` template and the project's ``lines`` ones: one line per entry of
-    ``lines`` (label -> (x, y), equal lengths), with a legend; ``log_y``: a log y axis."""
+    ``lines`` (label -> (x, y), equal lengths), with a legend; ``log_y``: a log y axis. A line
+    of up to 50 points marks each; a longer one every tenth of its points, each line's marks
+    shifted along x from the others'."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label, (xs, ys) in lines.items():
-        ax.plot(xs, ys, marker="." if len(xs) <= 50 else None, label=label)
+    for i, (label, (xs, ys)) in enumerate(lines.items()):
+        step = max(1, len(xs) // 10) if len(xs) > 50 else 1
+        ax.plot(xs, ys, linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+                marker=LINE_MARKERS[i % len(LINE_MARKERS)], markersize=4,
+                markevery=(i * step // len(lines), step), label=label)
     if log_y:
         ax.set_yscale("log")
     if all(float(x).is_integer() for xs, _ in lines.values() for x in xs):
