@@ -63,6 +63,23 @@ def test_per_class_accuracy_bars_draw_their_intervals():
     plots.close(fig)
 
 
+def test_lines_lying_on_one_another_differ_in_dashes_marks_and_where_they_are_marked():
+    """C0's weight error under three optimisers: nearly equal long lines, which colour alone
+    could not tell apart."""
+    xs = list(range(500))
+    lines = {name: (xs, [2.0 + k / 100] * len(xs)) for k, name in enumerate("abcd")}
+    fig = plots.line_chart(lines, "pass", "error", "title", log_y=True)
+    drawn = fig.axes[0].get_lines()
+    assert len({(line.get_linestyle(), line.get_marker()) for line in drawn}) == 4
+    marked = [frozenset(xs[start::step]) for start, step in
+              (line.get_markevery() for line in drawn)]
+    assert all(0 < len(m) <= 10 for m in marked) and not any(
+        a & b for i, a in enumerate(marked) for b in marked[i + 1:])
+    legend = [(h.get_linestyle(), h.get_marker()) for h in fig.axes[0].get_legend().legend_handles]
+    assert legend == [(line.get_linestyle(), line.get_marker()) for line in drawn]
+    plots.close(fig)
+
+
 def test_the_mean_and_stdev_dots_print_the_report_s_percentages():
     """Three seeds' validation accuracies (sigma = 0.01's) whose mean is exactly 91.925%: the
     figure writes what the report's pct() writes of the same mean, 91.92 (the mean of the
