@@ -80,6 +80,18 @@ def test_lines_lying_on_one_another_differ_in_dashes_marks_and_where_they_are_ma
     plots.close(fig)
 
 
+def test_each_series_of_a_fraction_chart_has_its_own_dashes_and_marker():
+    """This study, the original's recipe re-run and the original's printed numbers: the last
+    two once shared one style."""
+    series = {name: {10.0: [80.0 + k, 81.0 + k], 100.0: [90.0 + k]}
+              for k, name in enumerate(("ours", "re-run", "reported"))}
+    fig = plots.mean_stdev_lines(series, "share", "accuracy", "title")
+    drawn = [container.lines[0] for container in fig.axes[0].containers]
+    assert len(drawn) == 3
+    assert len({(line.get_linestyle(), line.get_marker()) for line in drawn}) == 3
+    plots.close(fig)
+
+
 def test_the_mean_and_stdev_dots_print_the_report_s_percentages():
     """Three seeds' validation accuracies (sigma = 0.01's) whose mean is exactly 91.925%: the
     figure writes what the report's pct() writes of the same mean, 91.92 (the mean of the

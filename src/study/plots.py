@@ -142,11 +142,17 @@ def _text_colour(image, value: float) -> str:
     return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
-# Each line of a line chart has its own dash pattern and marker, besides its colour, so that
-# lines lying on one another (C0's weight error under three optimisers) and a greyscale print
-# still tell them apart.
+# Each line of a line chart (and each series of mean_stdev_lines) has its own dash pattern and
+# marker, besides its colour, so that lines lying on one another (C0's weight error under three
+# optimisers) and a greyscale print still tell them apart.
 LINE_STYLES = ["-", "--", "-.", ":"]
 LINE_MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+
+def line_style(i: int) -> dict[str, str]:
+    """The dash pattern and marker of a chart's ``i``-th line (from 0), as plot's keywords."""
+    return {"linestyle": LINE_STYLES[i % len(LINE_STYLES)],
+            "marker": LINE_MARKERS[i % len(LINE_MARKERS)]}
 
 
 def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, y_label: str,
@@ -157,9 +163,8 @@ def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, 
     shifted along x from the others'."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (label, (xs, ys)) in enumerate(lines.items()):
-        step = max(1, len(xs) // 10) if len(xs) > 50 else 1
-        ax.plot(xs, ys, linestyle=LINE_STYLES[i % len(LINE_STYLES)],
-                marker=LINE_MARKERS[i % len(LINE_MARKERS)], markersize=4,
+        step = len(xs) // 10 if len(xs) > 50 else 1
+        ax.plot(xs, ys, **line_style(i), markersize=4,
                 markevery=(i * step // len(lines), step), label=label)
     if log_y:
         ax.set_yscale("log")
@@ -308,8 +313,8 @@ def mean_stdev_lines(series: dict[str, dict[float, list[float]]], x_label: str, 
         xs = sorted(groups)
         means = [float(np.mean(groups[x])) for x in xs]
         stds = [float(np.std(groups[x], ddof=1)) if len(groups[x]) > 1 else 0.0 for x in xs]
-        ax.errorbar(xs, means, yerr=stds if any(stds) else None, fmt="o-" if i == 0 else "s--",
-                    capsize=4, label=label)  # a single printed number has no spread to draw
+        ax.errorbar(xs, means, yerr=stds if any(stds) else None,  # none for a printed number
+                    **line_style(i), capsize=4, label=label)
         if i == 0:  # to the right of the point, clear of its error bar
             for x, mean in zip(xs, means, strict=True):
                 ax.annotate(f"{mean:.2f}", (x, mean), textcoords="offset points",
