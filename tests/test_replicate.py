@@ -142,6 +142,25 @@ def test_reproduced_rule_rounds_to_the_printed_precision():
     assert R.class_row("c", 9, [9, 1, 9], "")[2] == pytest.approx(2 / 3)
 
 
+def one_run(train: float, val: float, test: float, loss: float) -> dict:
+    return {"train": {"accuracy": train}, "val": {"accuracy": val},
+            "test": {"accuracy": test, "loss": loss}}
+
+
+@pytest.mark.parametrize("run, prints", [
+    (one_run(0.851, 0.849, 0.8508, 1014.1), True),   # as the lost cell printed: 0.85 x3, ~1,000
+    (one_run(0.851, 0.849, 0.8508, 1049.0), True),
+    (one_run(0.851, 0.849, 0.8508, 1051.0), False),  # the loss rounds to 1,100
+    (one_run(0.851, 0.849, 0.8508, 942.3), False),   # ... to 900
+    (one_run(0.856, 0.849, 0.8508, 1014.1), False),  # train prints as 0.86
+    (one_run(0.851, 0.849, 0.8449, 1014.1), False),  # test prints as 0.84
+])
+def test_a_candidates_run_prints_as_the_original_only_if_every_printed_number_agrees(run, prints):
+    """One seed's run of a candidate for the lost final cell against what that cell printed:
+    train, validation and test accuracy at %.2g and the test loss to the hundreds."""
+    assert R.prints_as_original(run, CONF["original"]) is prints
+
+
 def tiny_config() -> dict:
     cfg = json.loads(json.dumps(CONF))
     cfg["seeds"] = [0, 1]

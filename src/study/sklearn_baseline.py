@@ -5,6 +5,7 @@ thread: the iterations lbfgs takes, and so the result, depend on the thread coun
 
 C and lambda: scikit-learn minimises 0.5 ||W||^2 + C * sum_i CE_i; divided by C N that is
 mean_i CE_i + ||W||^2 / (2 C N), our loss with lambda = 1 / (2 C N), N the training images.
+So the fit at our lambda and our own model can be scored on one objective (``objective``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import math
 import warnings
 from collections.abc import Mapping
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+import barenet as bn
 from study.classify import SPLITS, Prepared
 from study.io import Table
 from study.pool import fork_map
@@ -35,18 +38,30 @@ def fit(C: float, sklearn: Mapping, data: Prepared, fit_intercept: bool
     return clf, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
+def objective(scores: np.ndarray, labels: np.ndarray, weights: list[np.ndarray], lam: float
+              ) -> float:
+    """Our linear classifier's training objective: the mean softmax cross-entropy of (N, C)
+    ``scores`` plus lam * sum(W^2) over ``weights`` (biases are not penalised, here or in
+    scikit-learn), which lbfgs minimises at C = C_of(lam)."""
+    return (bn.SoftmaxCrossEntropy()(scores, labels)
+            + lam * sum(float(np.vdot(w, w)) for w in weights))
+
+
 def C_of(lam: float, n_train: int) -> float:
     """scikit-learn's C for our lambda (inf for lambda 0: no penalty)."""
     return math.inf if lam == 0 else 1.0 / (2.0 * lam * n_train)
 
 
 def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared, fit_intercept: bool,
-                             our_lambda: float, workers: int = 1) -> tuple[dict, str]:
+                             our_lambda: float, our_model: bn.Module, workers: int = 1
+                             ) -> tuple[dict, str]:
     """Fit at every C of ``sklearn.C`` and at the C of ``our_lambda`` (the linear sweep's
     choice), over ``workers`` processes; choose the best validation accuracy of the grid, and
     score the chosen fit and the one at our lambda on every split: {"metrics.json": train/val/
     test accuracy, the chosen C and its lambda, every C's validation accuracy, convergence (1 or
-    0) and iterations, and the same for the fit at our lambda under "at_our_lambda";
+    0) and iterations, and the same for the fit at our lambda under "at_our_lambda", with the
+    training objective of that fit and of ``our_model`` (our final linear classifier, trained
+    at our lambda);
     "info.json": the model, dtype, fit_intercept and preprocessing; "predictions.csv": each test
     image's class and both fits' predictions, for a paired test against ours}; and a summary
     line."""
@@ -78,6 +93,11 @@ def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared, fit_intercept: bo
             **{s: {"accuracy": float(ours_clf.score(data.x[s], data.y[s]))} for s in SPLITS},
             "converged": int(ours_converged), "iterations": int(ours_clf.n_iter_.max())},
     }
+    x, y = data.x["train"], data.y["train"]
+    metrics["at_our_lambda"]["train"].update(
+        objective=objective(ours_clf.decision_function(x), y, [ours_clf.coef_], our_lambda),
+        objective_of_ours=objective(bn.train.predict_scores(our_model, x), y, [
+            p.data for p in our_model.parameters() if p.data.ndim > 1], our_lambda))
     if math.isinf(metrics["at_our_lambda"]["C"]):
         del metrics["at_our_lambda"]["C"]  # a metric is a finite number (study.bars)
     info = {"model": "sklearn.linear_model.LogisticRegression", "dtype": sklearn["dtype"],
