@@ -528,6 +528,25 @@ def test_a_learning_rate_whose_every_point_diverged_leaves_the_sweep_caption_to_
     assert caption.endswith(f"lie within {widest} validation images of each other."), caption
 
 
+def test_the_best_batch_per_learning_rate_breaks_a_tie_as_the_selection_does(committed):
+    """Equal validation accuracy: the lower validation loss wins, as in the sweep's choice,
+    not whichever batch size comes first."""
+    _, _, results, _ = committed
+    lr = max(r["lr"] for r in results.mlp.sweep)
+    small, large = sorted({r["batch_size"] for r in results.mlp.sweep})[-2:]
+
+    def tied(loss_of_large: float) -> list[dict]:
+        return [{**r, "value": 0.999 if r["metric"] == "val accuracy" else
+                 (loss_of_large if r["batch_size"] == large else 0.06)}
+                if r["lr"] == lr and r["batch_size"] in (small, large)
+                and r["metric"] in ("val accuracy", "val loss") else r
+                for r in results.mlp.sweep]
+
+    for loss_of_large, best in ((0.05, large), (0.07, small)):
+        mlp = dataclasses.replace(results.mlp, sweep=tied(loss_of_large))
+        assert dict(mlp.best_row_per_column())[lr] == best
+
+
 # ----------------------------------------------------------------- the main text, for a reader
 
 def prose(markdown: str) -> str:

@@ -167,12 +167,16 @@ class Classifier:
                          (rows.index(best[row_key]), cols.index(best[col_key])))
 
     def best_row_per_column(self) -> list[tuple[float, float]]:
-        """Per learning rate (ascending), the other swept setting with the best validation
-        accuracy there: (lr, setting)."""
-        grid = self.sweep_grid("val accuracy")
-        return [(col, grid.rows[max(range(len(grid.rows)), key=lambda r: (
-                    -np.inf if grid.values[r][c] is None else grid.values[r][c]))])
-                for c, col in enumerate(grid.cols)]
+        """Per learning rate (ascending), the other swept setting that the selection's rule
+        picks there (validation accuracy, ties to the lower loss): (lr, setting)."""
+        accuracy, loss = self.sweep_grid("val accuracy"), self.sweep_grid("val loss")
+
+        def rank(r: int, c: int) -> tuple[float, float]:
+            a = accuracy.values[r][c]
+            return (-np.inf, -np.inf) if a is None else (a, -loss.values[r][c])
+
+        return [(col, accuracy.rows[max(range(len(accuracy.rows)), key=lambda r: rank(r, c))])
+                for c, col in enumerate(accuracy.cols)]
 
     def runner_up(self) -> dict | None:
         """The sweep point second to the chosen one by the selection's rule (validation
