@@ -68,6 +68,12 @@ class SweepGrid:
                 for r, (row, values) in enumerate(zip(self.rows, self.values, strict=True))]
 
 
+def selection_rank(accuracy: float | None, loss: float | None) -> tuple[float, float]:
+    """A sweep point's place under the choice's rule (study.classify.best_point), as a sort key:
+    validation accuracy, ties to the lower validation loss; a diverged point (no accuracy) last."""
+    return (-np.inf, -np.inf) if accuracy is None else (accuracy, -loss)
+
+
 @dataclass(frozen=True)
 class Classifier:
     """One classifier's reports (reports/<name>/). metrics: metrics.json; info: info.json
@@ -170,12 +176,8 @@ class Classifier:
         """Per learning rate (ascending), the other swept setting that the selection's rule
         picks there (validation accuracy, ties to the lower loss): (lr, setting)."""
         accuracy, loss = self.sweep_grid("val accuracy"), self.sweep_grid("val loss")
-
-        def rank(r: int, c: int) -> tuple[float, float]:
-            a = accuracy.values[r][c]
-            return (-np.inf, -np.inf) if a is None else (a, -loss.values[r][c])
-
-        return [(col, accuracy.rows[max(range(len(accuracy.rows)), key=lambda r: rank(r, c))])
+        return [(col, accuracy.rows[max(range(len(accuracy.rows)), key=lambda r: selection_rank(
+                    accuracy.values[r][c], loss.values[r][c]))])
                 for c, col in enumerate(accuracy.cols)]
 
     def runner_up(self) -> dict | None:
@@ -187,12 +189,12 @@ class Classifier:
             point = tuple((k, v) for k, v in r.items() if k not in ("metric", "value"))
             scores.setdefault(point, {})[r["metric"]] = r["value"]
         best = self.metrics["best"]
-        ranked = sorted(((s["val accuracy"], -s["val loss"], dict(p))
+        ranked = sorted(((selection_rank(s["val accuracy"], s["val loss"]), dict(p))
                          for p, s in scores.items() if s["val accuracy"] is not None
-                         and dict(p) != best), key=lambda t: t[:2], reverse=True)
+                         and dict(p) != best), key=lambda t: t[0], reverse=True)
         if not ranked:
             return None
-        accuracy, _, point = ranked[0]
+        (accuracy, _), point = ranked[0]
         chosen = next(s["val accuracy"] for p, s in scores.items() if dict(p) == best)
         return {"point": point, "val_accuracy": accuracy,
                 "margin_images": round((chosen - accuracy) * self.n_val)}

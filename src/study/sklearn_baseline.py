@@ -97,7 +97,7 @@ def sklearn_baseline_outputs(sklearn: Mapping, data: Prepared, fit_intercept: bo
     metrics["at_our_lambda"]["train"].update(
         objective=objective(ours_clf.decision_function(x), y, [ours_clf.coef_], our_lambda),
         objective_of_ours=objective(bn.train.predict_scores(our_model, x), y, [
-            p.data for p in our_model.parameters() if p.data.ndim > 1], our_lambda))
+            p.data for p in bn.L2Penalty.on_weights(our_model, our_lambda).params], our_lambda))
     if math.isinf(metrics["at_our_lambda"]["C"]):
         del metrics["at_our_lambda"]["C"]  # a metric is a finite number (study.bars)
     info = {"model": "sklearn.linear_model.LogisticRegression", "dtype": sklearn["dtype"],
